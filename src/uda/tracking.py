@@ -1,0 +1,100 @@
+"""The one module that talks to MLflow.
+
+By default runs go to a sqlite store and an artifact folder inside the project (`.mlflow/`,
+git-ignored); `MLFLOW_TRACKING_URI` (for example a tracking server) is honoured when set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+STORE_DIR = ".mlflow"
+
+
+def tracking_uri(root: Path | str = ".") -> str:
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{(Path(root) / STORE_DIR / 'mlflow.db').resolve()}"
+
+
+def _experiment_id(mlflow, name: str, uri: str) -> str:
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    # A sqlite store keeps artifacts in a folder beside its database (not ./mlruns); a server picks its own.
+    location = None
+    if uri.startswith("sqlite:///"):
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+    try:
+        return mlflow.create_experiment(name, artifact_location=location)
+    except Exception:  # a concurrent stage created it first
+        return mlflow.get_experiment_by_name(name).experiment_id
+
+
+def flatten(d: Mapping, prefix: str = "") -> dict[str, object]:
+    """{'a': {'b': 1}} → {'a.b': 1}: MLflow params are flat."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
+
+
+@contextlib.contextmanager
+def run(experiment: str, run_name: str, tags: Mapping[str, str] | None = None,
+        root: Path | str = ".", run_id: str | None = None) -> Iterator:
+    """Start (or, with `run_id`, resume) an MLflow run; yields the active run."""
+    import mlflow
+
+    uri = tracking_uri(root)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    exp_id = _experiment_id(mlflow, experiment, uri)
+    with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else exp_id, run_name=run_name,
+                          tags=dict(tags or {})) as active:
+        yield active
+
+
+def log_params(params: Mapping) -> None:
+    import mlflow
+
+    mlflow.log_params({k: ("null" if v is None else v) for k, v in flatten(params).items()})
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    import mlflow
+
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+
+def log_artifact(path: Path | str, artifact_path: str | None = None) -> None:
+    import mlflow
+
+    mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+def git_commit(root: Path | str = ".") -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def run_tags(params, stage: str, **extra: str) -> dict[str, str]:
+    """The tags every run carries, so the MLflow UI can filter and compare across stages and methods."""
+    exp = params.exp
+    return {"experiment": params.experiment, "source": exp.source, "target": exp.target, "stage": stage,
+            "git_commit": git_commit(), "params_hash": params.digest(), **extra}

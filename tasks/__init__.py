@@ -1,0 +1,19 @@
+"""Prefect tasks over the `uda` package. Importing this package first sets the offline defaults.
+
+Prefect and MLflow read these at import time, so they are set before either is imported: state stays
+inside the project (git-ignored) and nothing phones home from a machine without internet.
+"""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+for _key, _value in {
+    "PREFECT_HOME": str(ROOT / ".prefect"),
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DVC_NO_ANALYTICS": "1",
+}.items():
+    os.environ.setdefault(_key, _value)
