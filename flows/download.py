@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows._cli import run_stage
 from tasks.data import download_domain, log_stage
 from uda.config import Params
 from uda.download import resolve_mirror
-from flows._cli import run_stage
 
 
 @flow(name="download", validate_parameters=False)

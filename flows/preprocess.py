@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows._cli import run_stage
 from tasks.data import log_stage, preprocess
 from uda.config import Params
-from flows._cli import run_stage
 
 
 @flow(name="preprocess", validate_parameters=False)

@@ -33,8 +33,8 @@ def test_choosing_an_experiment_is_a_params_change():
     "edit, key, expect",
     [
         (lambda r: r["data"].update(bogus=1), "data.bogus", "unknown key"),
-        (lambda r: r["experiments"]["mnist_usps"]["recipe"].update(channels=2), "experiments.mnist_usps.recipe.channels",
-         "1 or 3"),
+        (lambda r: r["experiments"]["mnist_usps"]["recipe"].update(channels=2),
+         "experiments.mnist_usps.recipe.channels", "1 or 3"),
         (lambda r: r["data"].update(val_fraction=1.5), "data.val_fraction", "less than 1"),
         (lambda r: r["experiments"]["mnist_usps"].update(target="cifar"), "experiments.mnist_usps.target",
          "unknown domain 'cifar'"),

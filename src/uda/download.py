@@ -113,7 +113,7 @@ def _download_verified(rf: RawFile, target: Path, dest_dir: Path, mirror_note: s
                     with atomic_dir(target) as out:
                         shutil.copytree(Path(tmp) / "x" / rf.archive_subdir, out, dirs_exist_ok=True)
             else:
-                with atomic_write(target, verify=lambda tmp: _check(rf, tmp, False, url)) as f:
+                with atomic_write(target, verify=lambda tmp, url=url: _check(rf, tmp, False, url)) as f:
                     _stream(url, f, progress)
             return url
         except (_Offline, urllib.error.URLError, OSError) as e:

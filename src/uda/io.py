@@ -18,7 +18,6 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

@@ -30,7 +30,7 @@ def _experiment_id(mlflow, name: str, uri: str) -> str:
     # A sqlite store keeps artifacts in a folder beside its database (not ./mlruns); a server picks its own.
     location = None
     if uri.startswith("sqlite:///"):
-        location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts" / name).resolve().as_uri()
     try:
         return mlflow.create_experiment(name, artifact_location=location)
     except Exception:  # a concurrent stage created it first

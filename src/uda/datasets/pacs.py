@@ -54,7 +54,8 @@ class Pacs(DatasetSpec):
                 labels.append(label)
         counts = tuple(np.bincount(labels, minlength=len(CLASSES)).tolist())
         if counts != CLASS_COUNTS[style(domain)]:
-            raise DataError(f"{root}: per-class counts {counts} differ from PACS's official {CLASS_COUNTS[style(domain)]}")
+            official = CLASS_COUNTS[style(domain)]
+            raise DataError(f"{root}: per-class counts {counts} differ from PACS's official {official}")
         return Decoded(images, np.asarray(labels, dtype=np.int64))
 
 

@@ -1,0 +1,95 @@
+"""End to end: `dvc repro` runs the data stages as Prefect flows (real server) that log to MLflow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import httpx
+import mlflow
+import pytest
+import yaml
+
+from tests.conftest import ROOT, make_project, project_env
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, prefect_api, mirror):
+    root = make_project(tmp_path_factory.mktemp("project"))
+    env = project_env(root, prefect_api, mirror)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True, env=env)
+    subprocess.run(["git", "commit", "-qm", "scratch"], cwd=root, check=True, env=env)
+    return root, env
+
+
+def dvc(project, *args):
+    root, env = project
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def split_counts(root, domain):
+    stats = json.loads((root / "data/processed" / domain / "stats.json").read_text())
+    return {s: (v["n"], v["shape"][0]) for s, v in stats["splits"].items()}
+
+
+def test_default_experiment_then_a_second_repro_is_a_no_op(project, prefect_api):
+    root, env = project
+    started = time.time()
+    out = dvc(project, "repro")
+    assert "Running stage 'download'" in out and "Running stage 'preprocess'" in out
+    assert split_counts(root, "mnist") == {"train": (60000, 3), "test": (10000, 3)}
+    assert split_counts(root, "mnist_m") == {"train": (30000, 3), "test": (9001, 3)}  # the mirror's subset
+
+    again = dvc(project, "repro")
+    assert "Running stage" not in again and "up to date" in again
+
+    # The stages ran as flows on the Prefect server.
+    runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={}).json()
+    names = {httpx.get(f"{prefect_api}/flows/{r['flow_id']}").json()["name"] for r in runs
+             if r["state_type"] == "COMPLETED"}
+    assert {"download", "preprocess"} <= names
+
+    # And each logged a run to MLflow, with params, metrics, tags and the sample grids.
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    found = mlflow.search_runs(experiment_names=["mnist_mnistm"], output_format="list")
+    by_stage = {r.data.tags["stage"]: r for r in found if r.info.start_time / 1000 >= started - 1}
+    assert set(by_stage) == {"download", "preprocess"}
+    pre = by_stage["preprocess"]
+    assert pre.data.params["source"] == "mnist" and pre.data.params["recipe.channels"] == "3"
+    assert pre.data.metrics["data/mnist_m/test/n"] == 9001
+    assert pre.data.tags["params_hash"] and pre.data.tags["git_commit"] != "unknown"
+    artifacts = {a.path for a in mlflow.artifacts.list_artifacts(run_id=pre.info.run_id, artifact_path="data/mnist")}
+    assert artifacts == {"data/mnist/samples.png", "data/mnist/stats.json"}
+    assert by_stage["download"].data.metrics["download/files"] == 5
+
+
+@pytest.mark.parametrize("experiment, expected", [
+    ("photo_art", {"pacs_photo": {"all": (1670, 3)}, "pacs_art_painting": {"all": (2048, 3)}}),
+    ("mnist_usps", {"mnist": {"train": (60000, 1), "test": (10000, 1)},
+                    "usps": {"train": (7291, 1), "test": (2007, 1)}}),
+])
+def test_other_experiments_are_a_params_change(project, experiment, expected):
+    root, _ = project
+    dvc(project, "exp", "run", "-S", f"experiment={experiment}")
+    for domain, counts in expected.items():
+        assert split_counts(root, domain) == counts
+    size = yaml.safe_load((root / "params.yaml").read_text())["experiments"][experiment]["recipe"]["image_size"]
+    stats = json.loads((root / "data/processed" / next(iter(expected)) / "stats.json").read_text())
+    assert all(v["shape"][1:] == [size, size] for v in stats["splits"].values())
+
+
+def test_bad_params_fail_before_any_work(tmp_path):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"]["val_fraction"] = 2
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    done = subprocess.run([sys.executable, "-m", "flows.download", "--params", str(tmp_path / "params.yaml")],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2
+    assert "data.val_fraction: Input should be less than 1 (got 2)" in done.stderr
+    assert "Starting temporary server" not in done.stdout + done.stderr
