@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MIRROR = ROOT.parent / "shared" / "datasets"
@@ -71,8 +72,13 @@ def prefect_api(tmp_path_factory) -> str:
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "flows", "tasks", "src", "pyproject.toml", ".dvcignore", "data/.gitignore")
 
 
+# Small budgets for end-to-end runs: the real code paths, minutes not hours.
+SMOKE_TRAIN = {"steps": 40, "log_every": 10, "eval_every": 20, "checkpoint_every": 20, "threads": 2, "device": "cpu"}
+
+
 def make_project(dest: Path) -> Path:
-    """A scratch copy of the project (as in the working tree) in its own git + DVC repository."""
+    """A scratch copy of the project (as in the working tree) in its own git + DVC repository, with
+    params.yaml's training budget cut to SMOKE_TRAIN."""
     for name in PROJECT_FILES:
         src = ROOT / name
         if src.is_dir():
@@ -80,6 +86,9 @@ def make_project(dest: Path) -> Path:
         else:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params["train"].update(SMOKE_TRAIN)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
         subprocess.run(cmd, cwd=dest, check=True)
     return dest

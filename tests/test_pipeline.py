@@ -9,7 +9,9 @@ import time
 
 import httpx
 import mlflow
+import mlflow.pytorch
 import pytest
+import torch
 import yaml
 
 from tests.conftest import ROOT, make_project, project_env
@@ -42,7 +44,8 @@ def test_default_experiment_then_a_second_repro_is_a_no_op(project, prefect_api)
     root, env = project
     started = time.time()
     out = dvc(project, "repro")
-    assert "Running stage 'download'" in out and "Running stage 'preprocess'" in out
+    for stage in ("download", "preprocess", "train@source_only", "train@dann"):
+        assert f"Running stage '{stage}'" in out
     assert split_counts(root, "mnist") == {"train": (60000, 3), "test": (10000, 3)}
     assert split_counts(root, "mnist_m") == {"train": (30000, 3), "test": (9001, 3)}  # the mirror's subset
 
@@ -53,13 +56,13 @@ def test_default_experiment_then_a_second_repro_is_a_no_op(project, prefect_api)
     runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={}).json()
     names = {httpx.get(f"{prefect_api}/flows/{r['flow_id']}").json()["name"] for r in runs
              if r["state_type"] == "COMPLETED"}
-    assert {"download", "preprocess"} <= names
+    assert {"download", "preprocess", "train"} <= names
 
     # And each logged a run to MLflow, with params, metrics, tags and the sample grids.
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     found = mlflow.search_runs(experiment_names=["mnist_mnistm"], output_format="list")
     by_stage = {r.data.tags["stage"]: r for r in found if r.info.start_time / 1000 >= started - 1}
-    assert set(by_stage) == {"download", "preprocess"}
+    assert set(by_stage) == {"download", "preprocess", "train"}
     pre = by_stage["preprocess"]
     assert pre.data.params["source"] == "mnist" and pre.data.params["recipe.channels"] == "3"
     assert pre.data.metrics["data/mnist_m/test/n"] == 9001
@@ -69,6 +72,29 @@ def test_default_experiment_then_a_second_repro_is_a_no_op(project, prefect_api)
     assert by_stage["download"].data.metrics["download/files"] == 5
 
 
+def test_train_stages_leave_mlflow_runs_with_params_metrics_and_model(project):
+    root, env = project
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["mnist_mnistm"], filter_string="tags.stage = 'train'",
+                              output_format="list")
+    by_method = {r.data.tags["method"]: r for r in runs}
+    assert set(by_method) == {"source_only", "dann"}
+    for method, run in by_method.items():
+        assert (root / "models" / method / "mlflow_run_id").read_text() == run.info.run_id
+        assert run.info.run_name == f"{method}-seed0" and run.data.tags["seed"] == "0"
+        assert run.data.params["train.steps"] == "40" and run.data.params["train.optimizer.name"] == "sgd"
+        history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss/class")
+        assert [m.step for m in history] == [10, 20, 30, 40]
+        assert 0 <= run.data.metrics["monitor/target_test_acc"] <= 1 and run.data.metrics["selected/step"] == 40
+        metrics = json.loads((root / "models" / method / "metrics.json").read_text())
+        assert metrics["final"]["source/val_acc"] == pytest.approx(run.data.metrics["source/val_acc"])
+        model = mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/model")
+        assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+        names = {a.path for a in mlflow.artifacts.list_artifacts(run_id=run.info.run_id)}
+        assert {"model.pt", "metrics.json"} <= names
+    assert "loss/domain" in by_method["dann"].data.metrics and "loss/domain" not in by_method["source_only"].data.metrics
+
+
 @pytest.mark.parametrize("experiment, expected", [
     ("photo_art", {"pacs_photo": {"all": (1670, 3)}, "pacs_art_painting": {"all": (2048, 3)}}),
     ("mnist_usps", {"mnist": {"train": (60000, 1), "test": (10000, 1)},
@@ -76,7 +102,7 @@ def test_default_experiment_then_a_second_repro_is_a_no_op(project, prefect_api)
 ])
 def test_other_experiments_are_a_params_change(project, experiment, expected):
     root, _ = project
-    dvc(project, "exp", "run", "-S", f"experiment={experiment}")
+    dvc(project, "exp", "run", "-S", f"experiment={experiment}", "preprocess")
     for domain, counts in expected.items():
         assert split_counts(root, domain) == counts
     size = yaml.safe_load((root / "params.yaml").read_text())["experiments"][experiment]["recipe"]["image_size"]

@@ -41,11 +41,82 @@ class Recipe(Frozen):
         return self
 
 
+class OptimizerConfig(Frozen):
+    name: Literal["sgd", "adam", "rmsprop"] = "sgd"
+    lr: Annotated[float, Field(gt=0)] = 0.01
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9  # SGD and RMSprop
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+
+
+class ScheduleConfig(Frozen):
+    """dann: µ0/(1+α·p)^β; step: ×γ every step_size steps (StepLR); constant."""
+
+    name: Literal["dann", "step", "constant"] = "dann"
+    alpha: Annotated[float, Field(ge=0)] = 10.0
+    beta: Annotated[float, Field(ge=0)] = 0.75
+    step_size: Annotated[int, Field(gt=0)] = 1000
+    gamma: Annotated[float, Field(gt=0)] = 0.1
+
+
+class NetworkConfig(Frozen):
+    name: Literal["lenet", "dann_mnist", "dann_svhn", "alexnet", "resnet18", "resnet50"] = "lenet"
+    init: Literal["default", "xavier"] = "default"
+    pretrained: str = Field("none", description="'none', 'imagenet' (torchvision weights) or a state_dict path")
+    domain_head_from_classifier: bool = Field(True, description="alexnet: D starts from the classifier's FC6/FC7")
+
+
+class TrainConfig(Frozen):
+    seed: int = 0
+    steps: Annotated[int, Field(gt=0)] | None = 2000
+    epochs: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="instead of steps: passes over the source train split (steps = epochs·n_s/batch)")
+    batch_size: Annotated[int, Field(gt=0)] = 64  # per domain: a DANN step sees batch_size + batch_size
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    threads: Annotated[int, Field(gt=0)] | None = None
+    amp: bool = True  # automatic mixed precision, on CUDA only
+    normalize: Literal["per_domain", "imagenet", "half"] = "per_domain"
+    network: NetworkConfig = NetworkConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    select: Literal["last", "best_source_val"] = "last"  # never chosen with target labels
+    log_every: Annotated[int, Field(gt=0)] = 50
+    eval_every: Annotated[int, Field(gt=0)] = 500
+    checkpoint_every: Annotated[int, Field(gt=0)] = 500
+    eval_batch_size: Annotated[int, Field(gt=0)] = 1000
+    monitor_target: bool = True  # log target accuracy, under monitor/ only
+
+    @model_validator(mode="after")
+    def _one_budget(self):
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("set exactly one of steps and epochs (the other null)")
+        return self
+
+
+class SourceOnlyConfig(Frozen):
+    pass
+
+
+class DannConfig(Frozen):
+    """Ganin & Lempitsky (2015): L = L_y + w·L_d with a gradient reversal of strength λ_p before D."""
+
+    domain_weight: Annotated[float, Field(ge=0)] = 1.0
+    gamma: Annotated[float, Field(ge=0)] = 10.0  # λ_p = 2/(1+exp(−γp)) − 1
+    bn: Literal["shared", "per_domain"] = Field(
+        "per_domain", description="shared: one forward of [x_s; x_t]; per_domain: separate forwards")
+
+
+class MethodsConfig(Frozen):
+    source_only: SourceOnlyConfig = SourceOnlyConfig()
+    dann: DannConfig = DannConfig()
+
+
 class Experiment(Frozen):
     source: str
     target: str
     recipe: Recipe = Recipe()
     description: str = ""
+    train: dict = Field(default_factory=dict, description="overrides of the top-level train section")
 
     @field_validator("source", "target")
     @classmethod
@@ -77,9 +148,18 @@ class DataConfig(Frozen):
         return Path(self.root) / "processed"
 
 
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 class Params(Frozen):
     experiment: str
     data: DataConfig = DataConfig()
+    train: dict = Field(default_factory=dict)
+    methods: MethodsConfig = MethodsConfig()
     experiments: dict[str, Experiment]
 
     @model_validator(mode="after")
@@ -87,11 +167,24 @@ class Params(Frozen):
         if self.experiment not in self.experiments:
             raise ValueError(f"experiment {self.experiment!r} is not declared under experiments "
                              f"(declared: {', '.join(self.experiments)})")
+        # Every experiment's merged train settings are checked now, before any work.
+        checks = {"train": self.train} | {f"experiments.{n}.train": _merge(self.train, e.train)
+                                          for n, e in self.experiments.items()}
+        for prefix, raw in checks.items():
+            try:
+                TrainConfig.model_validate(raw)
+            except ValidationError as e:
+                raise _NestedError(_describe(e, "", prefix)) from None
         return self
 
     @property
     def exp(self) -> Experiment:
         return self.experiments[self.experiment]
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """The top-level train section with the chosen experiment's overrides merged in."""
+        return TrainConfig.model_validate(_merge(self.train, self.exp.train))
 
     def digest(self) -> str:
         """Short hash of the resolved config: equal hashes mean equal settings."""
@@ -99,14 +192,18 @@ class Params(Frozen):
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def _describe(e: ValidationError, source: str) -> str:
+class _NestedError(Exception):
+    """Raised inside validators; not a ValueError, so pydantic passes it through unchanged."""
+
+
+def _describe(e: ValidationError, source: str, prefix: str = "") -> str:
     lines = []
     for err in e.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        key = ".".join([prefix] * bool(prefix) + [str(p) for p in err["loc"]]) or "(top level)"
         msg = "unknown key (not allowed here)" if err["type"] == "extra_forbidden" else err["msg"]
         got = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {err['input']!r})"
         lines.append(f"  {key}: {msg}{got}")
-    return f"{source}: invalid config\n" + "\n".join(lines)
+    return f"{source}: invalid config\n" * bool(source) + "\n".join(lines)
 
 
 def parse_params(raw: dict, source: str = "params") -> Params:
@@ -114,6 +211,8 @@ def parse_params(raw: dict, source: str = "params") -> Params:
         return Params.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_describe(e, source)) from None
+    except _NestedError as e:
+        raise ConfigError(f"{source}: invalid config\n{e}") from None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

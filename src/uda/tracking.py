@@ -98,3 +98,20 @@ def run_tags(params, stage: str, **extra: str) -> dict[str, str]:
     exp = params.exp
     return {"experiment": params.experiment, "source": exp.source, "target": exp.target, "stage": stage,
             "git_commit": git_commit(), "params_hash": params.digest(), **extra}
+
+
+def log_torch_model(module, input_example, name: str = "model") -> None:
+    """The model as an MLflow PyTorch model (mlflow.pytorch.load_model), exported as a traced pt2 graph
+    from `input_example` (one normalised input batch, a numpy array), so loading needs no uda code."""
+    import mlflow.pytorch
+    import torch
+
+    # Explicit requirements: inferring them would run pip, slowly, and reach for the network.
+    mlflow.pytorch.log_model(module.cpu().eval(), name=name, input_example=input_example,
+                             pip_requirements=[f"torch=={torch.__version__}"])
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    import mlflow
+
+    mlflow.log_text(text, artifact_file)

@@ -1,0 +1,31 @@
+"""Source only: a classifier trained on labelled source data alone (the "without adaptation" rows)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F_
+
+from uda.config import SourceOnlyConfig, TrainConfig
+from uda.methods.base import Batch, Method
+from uda.models import Nets
+
+
+class SourceOnly(Method):
+    name = "source_only"
+    uses_target = False
+
+    def __init__(self, nets: Nets, cfg: SourceOnlyConfig, train: TrainConfig, total_steps: int):
+        super().__init__({"F": nets.feature_extractor, "C": nets.classifier}, train)
+        self.add_optimizer("main", ["F", "C"], train.optimizer, train.schedule, total_steps)
+
+    def step(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
+        with self.autocast():
+            logits = self.predict(batch.x_s)
+            loss = F_.cross_entropy(logits.float(), batch.y_s)
+        lr = self.lr("main")
+        self.update("main", loss)
+        return {"loss/class": loss.detach(), "loss/total": loss.detach(),
+                "train/source_acc": (logits.argmax(1) == batch.y_s).float().mean(), "schedule/lr": torch.tensor(lr)}
+
+
+METHOD = SourceOnly

@@ -1,0 +1,37 @@
+"""Network registry: each builder returns the sub-networks a method takes (F, C and a domain head D)."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+from torch import nn
+
+
+@dataclass
+class Nets:
+    """F: x → f (flat features); C: f → class logits; D: f → one domain logit (source 0, target 1)."""
+
+    feature_extractor: nn.Module
+    classifier: nn.Module
+    domain_head: nn.Module
+
+
+def build(name: str, num_classes: int, in_channels: int, image_size: int, **options) -> Nets:
+    from uda.models import alexnet, digits, resnet
+
+    builders = {**digits.BUILDERS, **alexnet.BUILDERS, **resnet.BUILDERS}
+    if name not in builders:
+        raise KeyError(f"unknown network {name!r}; known: {', '.join(sorted(builders))}")
+    accepted = inspect.signature(builders[name]).parameters  # options a network has no use for are dropped
+    return builders[name](num_classes=num_classes, in_channels=in_channels, image_size=image_size,
+                          **{k: v for k, v in options.items() if k in accepted})
+
+
+def xavier_init(module: nn.Module) -> None:
+    """Xavier-uniform weights and zero biases for every conv and linear layer."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

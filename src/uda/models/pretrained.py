@@ -1,0 +1,34 @@
+"""ImageNet weights for torchvision backbones: the weights API (its cache works offline) or a local file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def load_pretrained(model: nn.Module, arch: str, pretrained: str | None) -> None:
+    """`pretrained`: None/'none' (from scratch), 'imagenet' (torchvision's weights), or a path to a state_dict."""
+    if pretrained in (None, "none"):
+        return
+    if pretrained == "imagenet":
+        import torchvision
+
+        weights = torchvision.models.get_model_weights(arch).DEFAULT
+        try:
+            state = weights.get_state_dict(progress=False, check_hash=True)
+        except Exception as e:  # URLError offline, or a damaged cache
+            raise RuntimeError(
+                f"ImageNet weights for {arch} are not available ({e}). Offline, put {weights.url.rsplit('/', 1)[-1]}"
+                f" in {torch.hub.get_dir()}/checkpoints, or set the network's `pretrained` to a local state_dict "
+                "file, or to 'none' to train from scratch"
+            ) from e
+    else:
+        path = Path(pretrained)
+        if not path.is_file():
+            raise FileNotFoundError(f"pretrained weights file {path} not found (expected a torchvision state_dict)")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if not k.startswith(("fc.", "classifier.6."))]:
+        raise RuntimeError(f"{pretrained}: does not fit {arch} (missing {missing[:5]}, unexpected {unexpected[:5]})")

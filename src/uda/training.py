@@ -1,0 +1,129 @@
+"""Wire one training run: data, networks, method, loop, outputs. Tracking is injected by the caller.
+
+Source data: the train split minus its validation carve-out (val_split.json). Target data: the target's
+train split, images only. Model selection uses source validation accuracy or the last step; target labels
+feed only metrics under `monitor/`, which nothing selects on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from uda.batches import EndlessSampler, load_domain
+from uda.config import Params
+from uda.datasets import dataset_of
+from uda.io import atomic_write, write_json
+from uda.methods import METHODS, Batch, Method
+from uda.models import build, xavier_init
+from uda.trainer import FitResult, fit
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
+    return torch.device(name)
+
+
+def total_steps(params: Params, n_source_train: int) -> int:
+    cfg = params.train_config
+    return cfg.steps if cfg.steps is not None else math.ceil(cfg.epochs * n_source_train / cfg.batch_size)
+
+
+def run_key(params: Params, method: str) -> str:
+    """Identifies what a checkpoint belongs to: same key, same run (so resuming it is sound)."""
+    import hashlib
+
+    relevant = {"exp": params.exp.model_dump(mode="json"), "data": params.data.model_dump(mode="json",
+                exclude={"mirror"}), "train": params.train_config.model_dump(mode="json"),
+                "method": getattr(params.methods, method).model_dump(mode="json"), "name": method}
+    digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{params.experiment}/{method}-seed{params.train_config.seed}-{digest}"
+
+
+@torch.no_grad()
+def accuracy(method: Method, domain, batch_size: int) -> tuple[float, torch.Tensor]:
+    """Top-1 accuracy and the predictions over a whole domain split."""
+    preds = []
+    for i in range(0, len(domain), batch_size):
+        x, _ = domain.batch(torch.arange(i, min(i + batch_size, len(domain))))
+        with method.autocast():
+            preds.append(method.predict(x).argmax(1))
+    pred = torch.cat(preds)
+    return (pred == domain.labels.to(pred.device)).float().mean().item(), pred.cpu()
+
+
+def build_method(params: Params, name: str, channels: int, steps: int, device: torch.device) -> Method:
+    cfg = params.train_config
+    if name not in METHODS:
+        raise KeyError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
+    exp = params.exp
+    net_cfg = cfg.network
+    nets = build(net_cfg.name, len(dataset_of(exp.source).classes), channels, exp.recipe.image_size,
+                 pretrained=net_cfg.pretrained, domain_head_from_classifier=net_cfg.domain_head_from_classifier)
+    for net in (nets.feature_extractor, nets.classifier, nets.domain_head):
+        if net_cfg.init == "xavier":
+            xavier_init(net)
+        net.to(device)
+        if device.type == "cuda":
+            net.to(memory_format=torch.channels_last)
+    return METHODS[name](nets, getattr(params.methods, name), cfg, steps)
+
+
+def train(params: Params, method_name: str, out_dir: Path, checkpoint_root: Path,
+          log: Callable[[dict[str, float], int], None] = lambda m, s: None) -> tuple[Method, FitResult]:
+    cfg, exp, processed = params.train_config, params.exp, params.data.processed_dir
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    src_ds, tgt_ds = dataset_of(exp.source), dataset_of(exp.target)
+    split = json.loads((processed / exp.source / "val_split.json").read_text())
+    load = lambda d, s, idx=None: load_domain(processed, d, s, device, cfg.normalize, idx)  # noqa: E731
+    source, source_val = load(exp.source, split["split"], split["train"]), load(exp.source, split["split"], split["val"])
+    target = load(exp.target, tgt_ds.train_split)
+    target_test = load(exp.target, "test" if "test" in tgt_ds.splits else tgt_ds.train_split)
+    steps = total_steps(params, len(source))
+    method = build_method(params, method_name, source.images.shape[1], steps, device)
+    samplers = {"source": EndlessSampler(len(source), cfg.batch_size, cfg.seed),
+                "target": EndlessSampler(len(target), cfg.batch_size, cfg.seed + 1)}
+    empty = torch.empty(0, device=device)
+
+    def draw() -> Batch:
+        x_s, y_s = source.batch(samplers["source"].next())
+        x_t = target.batch(samplers["target"].next())[0] if method.uses_target else empty
+        return Batch(x_s, y_s, x_t)
+
+    def evaluate(m: Method) -> dict[str, float]:
+        out = {"source/val_acc": accuracy(m, source_val, cfg.eval_batch_size)[0]}
+        if cfg.monitor_target:  # monitoring only: never used to select anything
+            out["monitor/target_test_acc"] = accuracy(m, target_test, cfg.eval_batch_size)[0]
+        return out
+
+    result = fit(method, draw, samplers, cfg, steps, Path(checkpoint_root) / run_key(params, method_name),
+                 evaluate, log)
+    _save_outputs(Path(out_dir), params, method_name, method, result, src_ds.classes)
+    return method, result
+
+
+def _save_outputs(out: Path, params: Params, name: str, method: Method, result: FitResult, classes) -> None:
+    cfg = params.train_config
+    model = {"method": name, "network": cfg.network.model_dump(), "classes": list(classes),
+             "recipe": params.exp.recipe.model_dump(), "normalize": cfg.normalize,
+             "selected_step": result.selected_step, "nets": {k: {p: t.cpu() for p, t in n.state_dict().items()}
+                                                             for k, n in method.nets.items()}}
+    with atomic_write(out / "model.pt") as f:
+        torch.save(model, f)
+    write_json(out / "metrics.json", {
+        "steps": result.steps, "selected_step": result.selected_step, "select": cfg.select,
+        "selected": result.selected, "final": result.final, "images_per_s": round(result.images_per_s, 1)})

@@ -1,0 +1,38 @@
+"""The training task: one MLflow run per (experiment, method, seed), resumed with its checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from prefect import task
+
+from uda import tracking
+from uda.config import Params
+from uda.io import atomic_write
+from uda.training import run_key, train
+
+
+@task(name="train", tags=["gpu"])  # a Prefect concurrency limit on `gpu` keeps jobs from piling onto a card
+def train_method(params: Params, method: str, out_dir: Path, checkpoint_root: Path) -> dict:
+    seed = params.train_config.seed
+    run_file = Path(checkpoint_root) / run_key(params, method) / "mlflow_run_id"
+    run_id = run_file.read_text().strip() if run_file.exists() else None  # resuming: same MLflow run
+    tags = tracking.run_tags(params, "train", method=method, seed=str(seed))
+    with tracking.run(params.experiment, run_name=f"{method}-seed{seed}", tags=tags, run_id=run_id) as active:
+        if run_id is None:
+            with atomic_write(run_file, "w") as f:
+                f.write(active.info.run_id)
+            tracking.log_params({"experiment": params.experiment, "method": method, **params.exp.model_dump(
+                exclude={"train", "description"}), "train": params.train_config.model_dump(),
+                method: getattr(params.methods, method).model_dump()})
+        trained, result = train(params, method, out_dir, checkpoint_root, log=tracking.log_metrics)
+        tracking.log_metrics({f"selected/{k.replace('/', '_')}": v for k, v in result.selected.items()}
+                             | {"selected/step": result.selected_step})
+        for name in ("model.pt", "metrics.json"):
+            tracking.log_artifact(Path(out_dir) / name)
+        shape = (2, params.exp.recipe.channels, params.exp.recipe.image_size, params.exp.recipe.image_size)
+        tracking.log_torch_model(trained.classifier(), np.zeros(shape, dtype=np.float32))
+        with atomic_write(Path(out_dir) / "mlflow_run_id", "w") as f:  # evaluate and t-SNE log into this run
+            f.write(active.info.run_id)
+        return {"run_id": active.info.run_id, "selected_step": result.selected_step, **result.selected}

@@ -1,0 +1,68 @@
+"""Gradient reversal, schedules at their endpoints, and the shapes of every network."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from uda.methods.dann import grad_reverse
+from uda.models import build
+from uda.schedules import dann_lr_factor, grl_lambda, inverse_decay_factor, step_lr_factor
+
+
+def test_gradient_reversal_is_identity_forward_and_minus_lambda_backward():
+    x = torch.randn(4, 3, requires_grad=True)
+    y = grad_reverse(x, 0.7)
+    assert torch.equal(y, x)
+    g = torch.randn(4, 3)
+    y.backward(g)
+    assert torch.allclose(x.grad, -0.7 * g)
+
+
+def test_schedules_at_their_endpoints():
+    assert grl_lambda(0.0) == 0.0
+    assert grl_lambda(1.0) == pytest.approx(2 / (1 + math.exp(-10)) - 1) and grl_lambda(1.0) > 0.9999
+    assert grl_lambda(0.5, gamma=0) == 0.0
+    assert dann_lr_factor(0.0) == 1.0
+    assert dann_lr_factor(1.0) == pytest.approx(1 / 11**0.75)  # µ0 = 0.01 → 0.00166 at the end
+    assert step_lr_factor(0, 100, 0.1) == 1.0 and step_lr_factor(99, 100, 0.1) == 1.0
+    assert step_lr_factor(250, 100, 0.1) == pytest.approx(0.01)
+    assert inverse_decay_factor(0, 1e-4) == 1.0 and inverse_decay_factor(10000, 1e-4) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("name", ["lenet", "dann_mnist", "dann_svhn"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_digit_networks(name, channels):
+    nets = build(name, 10, channels, 32)
+    x = torch.randn(5, channels, 32, 32)
+    f = nets.feature_extractor(x)
+    assert f.ndim == 2 and nets.classifier(f).shape == (5, 10) and nets.domain_head(f).shape == (5, 1)
+
+
+def test_dann_svhn_is_padded_to_fit_32x32():
+    f = build("dann_svhn", 10, 3, 32).feature_extractor(torch.zeros(1, 3, 32, 32))
+    assert f.shape == (1, 128 * 7 * 7)
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet18"])
+def test_imagenet_backbones_from_scratch(name):
+    nets = build(name, 7, 3, 96, pretrained="none")
+    f = nets.feature_extractor(torch.randn(2, 3, 96, 96))
+    assert nets.classifier(f).shape == (2, 7) and nets.domain_head(f).shape == (2, 1)
+
+
+def test_alexnet_domain_head_starts_from_the_classifier():
+    nets = build("alexnet", 7, 3, 64, pretrained="none", domain_head_from_classifier=True)
+    fc6_c, fc6_d = nets.classifier[0][1], nets.domain_head[0][1]
+    assert torch.equal(fc6_c.weight, fc6_d.weight) and fc6_c.weight is not fc6_d.weight
+
+
+def test_pretrained_offline_gives_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr("torch.hub.download_url_to_file", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(RuntimeError, match=r"not available .*checkpoints.*'none' to train from scratch"):
+        build("alexnet", 7, 3, 64, pretrained="imagenet")
+    with pytest.raises(FileNotFoundError, match="absent.pth not found"):
+        build("alexnet", 7, 3, 64, pretrained=str(tmp_path / "absent.pth"))
