@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from uda.config import ConfigError, Params, load_params
+from uda.config import ConfigError, load_params
 from uda.io import DataError
 
 

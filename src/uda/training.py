@@ -90,7 +90,8 @@ def train(params: Params, method_name: str, out_dir: Path, checkpoint_root: Path
     src_ds, tgt_ds = dataset_of(exp.source), dataset_of(exp.target)
     split = json.loads((processed / exp.source / "val_split.json").read_text())
     load = lambda d, s, idx=None: load_domain(processed, d, s, device, cfg.normalize, idx)  # noqa: E731
-    source, source_val = load(exp.source, split["split"], split["train"]), load(exp.source, split["split"], split["val"])
+    source = load(exp.source, split["split"], split["train"])
+    source_val = load(exp.source, split["split"], split["val"])
     target = load(exp.target, tgt_ds.train_split)
     target_test = load(exp.target, "test" if "test" in tgt_ds.splits else tgt_ds.train_split)
     steps = total_steps(params, len(source))

@@ -24,7 +24,7 @@ def _flat_size(f: nn.Module, in_channels: int, image_size: int) -> int:
 def _mlp(sizes: list[int], bn: bool = False, dropout: float = 0.0) -> nn.Sequential:
     """Linear layers with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers += [nn.BatchNorm1d(b)] if bn else []
