@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,14 @@ from uda import tracking
 from uda.config import Params
 from uda.io import atomic_write
 from uda.training import run_key, train
+from uda.viz import save_grid
+
+
+def _log_images(images: dict, step: int) -> None:
+    """Each picture a method offers (a GAN's samples) as a PNG grid under images/ in its MLflow run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, x in images.items():
+            tracking.log_artifact(save_grid(x, Path(tmp) / f"{name}_step{step:06d}.png"), "images")
 
 
 @task(name="train", tags=["gpu"])  # a Prefect concurrency limit on `gpu` keeps jobs from piling onto a card
@@ -26,7 +35,8 @@ def train_method(params: Params, method: str, out_dir: Path, checkpoint_root: Pa
             tracking.log_params({"experiment": params.experiment, "method": method, **params.exp.model_dump(
                 exclude={"train", "description"}), "train": params.train_config.model_dump(),
                 method: getattr(params.methods, method).model_dump()})
-        trained, result = train(params, method, out_dir, checkpoint_root, log=tracking.log_metrics)
+        trained, result = train(params, method, out_dir, checkpoint_root, log=tracking.log_metrics,
+                                log_images=_log_images)
         tracking.log_metrics({f"selected/{k.replace('/', '_')}": v for k, v in result.selected.items()}
                              | {"selected/step": result.selected_step})
         for name in ("model.pt", "metrics.json"):

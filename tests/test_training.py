@@ -80,7 +80,7 @@ class _Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("method", ["source_only", "dann"])
+@pytest.mark.parametrize("method", sorted(METHODS))
 def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, tmp_path, method):
     params = make_params(data_root)
     full, r_full, _ = run(params, method, tmp_path, "full")

@@ -106,9 +106,29 @@ class DannConfig(Frozen):
         "per_domain", description="shared: one forward of [x_s; x_t]; per_domain: separate forwards")
 
 
+class GtaConfig(Frozen):
+    """Generate to Adapt (Sankaranarayanan et al., CVPR 2018) with the authors' settings. It owns its four
+    Adam optimisers, so train.optimizer and train.schedule do not apply to it."""
+
+    lr: Annotated[float, Field(gt=0)] = 5e-4
+    beta1: Annotated[float, Field(ge=0, lt=1)] = 0.8
+    lr_decay: Annotated[float, Field(ge=0)] = 1e-4  # lr0 / (1 + lr_decay·iteration) for D, F and C
+    adv_weight: Annotated[float, Field(ge=0)] = 0.1  # F: weight of D's class loss on generated source
+    alpha: Annotated[float, Field(ge=0)] = 0.3  # F: adv_weight·alpha weighs D's real loss on generated target
+    nz: Annotated[int, Field(gt=0)] = 512
+    ndf: Annotated[int, Field(gt=0)] = 64
+    ngf: Annotated[int, Field(gt=0)] = 64
+    # Collapse guard: stop when D's loss stays below collapse_d_loss while G's exceeds collapse_g_loss
+    # for collapse_steps consecutive iterations.
+    collapse_steps: Annotated[int, Field(gt=0)] = 500
+    collapse_d_loss: Annotated[float, Field(gt=0)] = 0.01
+    collapse_g_loss: Annotated[float, Field(gt=0)] = 10.0
+
+
 class MethodsConfig(Frozen):
     source_only: SourceOnlyConfig = SourceOnlyConfig()
     dann: DannConfig = DannConfig()
+    gta: GtaConfig = GtaConfig()
 
 
 class Experiment(Frozen):

@@ -12,7 +12,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,10 +20,9 @@ import torch
 from uda.config import TrainConfig
 from uda.io import atomic_write
 from uda.methods import Batch, Method
+from uda.methods.base import TrainingDiverged
 
-
-class TrainingDiverged(RuntimeError):
-    pass
+__all__ = ["FitResult", "TrainingDiverged", "fit"]
 
 
 @dataclass
@@ -34,7 +33,6 @@ class FitResult:
     selected: dict[str, float]  # evaluation of the selected checkpoint
     resumed_from: int = 0
     images_per_s: float = float("nan")
-    history: list[dict] = field(default_factory=list)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -80,7 +78,8 @@ class _Progress:
 
 def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainConfig, total_steps: int,
         checkpoint_dir: Path, evaluate: Callable[[Method], dict[str, float]],
-        log: Callable[[dict[str, float], int], None] = lambda m, s: None) -> FitResult:
+        log: Callable[[dict[str, float], int], None] = lambda m, s: None,
+        log_images: Callable[[dict[str, torch.Tensor], int], None] = lambda i, s: None) -> FitResult:
     checkpoint_dir = Path(checkpoint_dir)
     last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
     step, sel = 0, {"step": 0, "score": -math.inf, "metrics": {}}
@@ -92,8 +91,7 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
         _set_rng_state(state["rng"])
         step, sel = state["step"], state["selection"]
     resumed_from = step
-    device = next(iter(method.nets.values())).parameters().__next__().device
-    check_every = 1 if device.type == "cpu" else cfg.log_every  # a host sync per step is free only on CPU
+    check_every = 1 if method.device.type == "cpu" else cfg.log_every  # a host sync per step is free only on CPU
     sums: dict[str, torch.Tensor] = {}
     window, train_time, images = 0, 0.0, 0
     final: dict[str, float] = {}
@@ -128,6 +126,7 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
             if at_eval:
                 method.train(False)
                 final = evaluate(method)
+                log_images(method.images(batch), step)
                 method.train(True)
                 log(final, step)
                 score = final.get("source/val_acc", -math.inf)

@@ -19,7 +19,6 @@ from uda.config import Params
 from uda.datasets import dataset_of
 from uda.io import atomic_write, write_json
 from uda.methods import METHODS, Batch, Method
-from uda.models import build, xavier_init
 from uda.trainer import FitResult, fit
 
 
@@ -67,21 +66,17 @@ def build_method(params: Params, name: str, channels: int, steps: int, device: t
     cfg = params.train_config
     if name not in METHODS:
         raise KeyError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
-    exp = params.exp
-    net_cfg = cfg.network
-    nets = build(net_cfg.name, len(dataset_of(exp.source).classes), channels, exp.recipe.image_size,
-                 pretrained=net_cfg.pretrained, domain_head_from_classifier=net_cfg.domain_head_from_classifier)
-    for net in (nets.feature_extractor, nets.classifier, nets.domain_head):
-        if net_cfg.init == "xavier":
-            xavier_init(net)
-        net.to(device)
-        if device.type == "cuda":
-            net.to(memory_format=torch.channels_last)
-    return METHODS[name](nets, getattr(params.methods, name), cfg, steps)
+    cls, method_cfg = METHODS[name], getattr(params.methods, name)
+    nets = cls.build_nets(method_cfg, cfg, len(dataset_of(params.exp.source).classes), channels,
+                          params.exp.recipe.image_size)
+    for net in nets.values():
+        net.to(device, memory_format=torch.channels_last)
+    return cls(nets, method_cfg, cfg, steps)
 
 
 def train(params: Params, method_name: str, out_dir: Path, checkpoint_root: Path,
-          log: Callable[[dict[str, float], int], None] = lambda m, s: None) -> tuple[Method, FitResult]:
+          log: Callable[[dict[str, float], int], None] = lambda m, s: None,
+          log_images: Callable[[dict[str, torch.Tensor], int], None] = lambda i, s: None) -> tuple[Method, FitResult]:
     cfg, exp, processed = params.train_config, params.exp, params.data.processed_dir
     torch.manual_seed(cfg.seed)
     if cfg.threads:
@@ -93,7 +88,8 @@ def train(params: Params, method_name: str, out_dir: Path, checkpoint_root: Path
     source = load(exp.source, split["split"], split["train"])
     source_val = load(exp.source, split["split"], split["val"])
     target = load(exp.target, tgt_ds.train_split)
-    target_test = load(exp.target, "test" if "test" in tgt_ds.splits else tgt_ds.train_split)
+    if cfg.monitor_target:  # PACS has one split: its test set is the (unlabelled) training set itself
+        target_test = load(exp.target, "test" if "test" in tgt_ds.splits else tgt_ds.train_split)
     steps = total_steps(params, len(source))
     method = build_method(params, method_name, source.images.shape[1], steps, device)
     samplers = {"source": EndlessSampler(len(source), cfg.batch_size, cfg.seed),
@@ -103,7 +99,7 @@ def train(params: Params, method_name: str, out_dir: Path, checkpoint_root: Path
     def draw() -> Batch:
         x_s, y_s = source.batch(samplers["source"].next())
         x_t = target.batch(samplers["target"].next())[0] if method.uses_target else empty
-        return Batch(x_s, y_s, x_t)
+        return Batch(x_s, y_s, x_t, source.mean, source.std)
 
     def evaluate(m: Method) -> dict[str, float]:
         out = {"source/val_acc": accuracy(m, source_val, cfg.eval_batch_size)[0]}
@@ -112,7 +108,7 @@ def train(params: Params, method_name: str, out_dir: Path, checkpoint_root: Path
         return out
 
     result = fit(method, draw, samplers, cfg, steps, Path(checkpoint_root) / run_key(params, method_name),
-                 evaluate, log)
+                 evaluate, log, log_images)
     _save_outputs(Path(out_dir), params, method_name, method, result, src_ds.classes)
     return method, result
 

@@ -12,7 +12,12 @@ import torch
 from torch import nn
 
 from uda.config import OptimizerConfig, ScheduleConfig, TrainConfig
+from uda.models import build, xavier_init
 from uda.optim import make_optimizer, make_scheduler
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss or a collapse: training stops, the last good checkpoint stays."""
 
 
 @dataclass
@@ -22,11 +27,28 @@ class Batch:
     x_s: torch.Tensor
     y_s: torch.Tensor
     x_t: torch.Tensor
+    # The source normalisation (1×C×1×1), for methods that need pixels back (a GAN's real images).
+    mean_s: torch.Tensor | None = None
+    std_s: torch.Tensor | None = None
 
 
 class Method:
     name: ClassVar[str]
     uses_target: ClassVar[bool] = True  # whether step() reads batch.x_t
+
+    @classmethod
+    def build_nets(cls, cfg, train: TrainConfig, num_classes: int, channels: int,
+                   image_size: int) -> dict[str, nn.Module]:
+        """The sub-networks this method takes (`cfg` is its methods.<name> section): by default F, C and D
+        of `train.network`."""
+        net = train.network
+        nets = build(net.name, num_classes, channels, image_size, pretrained=net.pretrained,
+                     domain_head_from_classifier=net.domain_head_from_classifier)
+        out = {"F": nets.feature_extractor, "C": nets.classifier, "D": nets.domain_head}
+        if net.init == "xavier":
+            for m in out.values():
+                xavier_init(m)
+        return out
 
     def __init__(self, nets: dict[str, nn.Module], train: TrainConfig):
         self.nets = nets
@@ -52,6 +74,10 @@ class Method:
         """Class logits, as used for evaluation."""
         return self.nets["C"](self.features(x))
 
+    def images(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Pictures worth logging at evaluation time (uint8 N×C×H×W), e.g. a GAN's samples; none by default."""
+        return {}
+
     def classifier(self) -> nn.Module:
         """F followed by C as one module (for export)."""
         return nn.Sequential(self.nets["F"], self.nets["C"])
@@ -63,17 +89,29 @@ class Method:
     def state_dict(self) -> dict:
         return {"nets": {k: n.state_dict() for k, n in self.nets.items()},
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-                "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()}}
+                "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+                "extra": self.extra_state()}
 
     def load_state_dict(self, state: dict) -> None:
         for group in ("nets", "optimizers", "schedulers"):
             for k, obj in getattr(self, group).items():
                 obj.load_state_dict(state[group][k])
+        self.load_extra_state(state.get("extra", {}))
+
+    def extra_state(self) -> dict:
+        """Whatever else a method carries across steps (checkpointed, so resuming stays exact)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.nets["F"].parameters()).device
 
     # -- helpers for subclasses -----------------------------------------------------------------------
     def autocast(self):
-        device = next(iter(self.nets.values())).parameters().__next__().device
-        if self.amp and device.type == "cuda":
+        if self.amp and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F_
+from torch import nn
 
 from uda.config import DannConfig, TrainConfig
 from uda.methods.base import Batch, Method
-from uda.models import Nets
 from uda.schedules import grl_lambda
 
 
@@ -40,8 +40,8 @@ def grad_reverse(x: torch.Tensor, lambda_: float) -> torch.Tensor:
 class Dann(Method):
     name = "dann"
 
-    def __init__(self, nets: Nets, cfg: DannConfig, train: TrainConfig, total_steps: int):
-        super().__init__({"F": nets.feature_extractor, "C": nets.classifier, "D": nets.domain_head}, train)
+    def __init__(self, nets: dict[str, nn.Module], cfg: DannConfig, train: TrainConfig, total_steps: int):
+        super().__init__({"F": nets["F"], "C": nets["C"], "D": nets["D"]}, train)
         self.cfg = cfg
         self.add_optimizer("main", ["F", "C", "D"], train.optimizer, train.schedule, total_steps)
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F_
+from torch import nn
 
 from uda.config import SourceOnlyConfig, TrainConfig
 from uda.methods.base import Batch, Method
-from uda.models import Nets
 
 
 class SourceOnly(Method):
     name = "source_only"
     uses_target = False
 
-    def __init__(self, nets: Nets, cfg: SourceOnlyConfig, train: TrainConfig, total_steps: int):
-        super().__init__({"F": nets.feature_extractor, "C": nets.classifier}, train)
+    def __init__(self, nets: dict[str, nn.Module], cfg: SourceOnlyConfig, train: TrainConfig, total_steps: int):
+        super().__init__({"F": nets["F"], "C": nets["C"]}, train)
         self.add_optimizer("main", ["F", "C"], train.optimizer, train.schedule, total_steps)
 
     def step(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:

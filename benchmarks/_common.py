@@ -1,0 +1,36 @@
+"""Shared by the benchmark scripts: params with overrides, and data prepared in a scratch folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+from uda.config import Params, parse_params
+from uda.datasets import dataset_of
+from uda.download import fetch_domain, resolve_mirror
+from uda.preprocess import preprocess_domain
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def scratch_params(root: str, experiment: str, image_size: int | None = None, **train) -> Params:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["experiment"] = experiment
+    if image_size is not None:
+        raw["experiments"][experiment]["recipe"]["image_size"] = image_size
+    raw["data"].update(root=root)
+    raw["train"].update(train)
+    return parse_params(raw)
+
+
+def prepare(params: Params) -> None:
+    """Raw files from the project's data/raw when there, else the mirror; then preprocess at the recipe."""
+    for domain in params.exp.domains:
+        local = ROOT / "data/raw" / dataset_of(domain).name
+        if local.exists():
+            shutil.copytree(local, params.data.raw_dir / local.name, dirs_exist_ok=True)
+        else:
+            fetch_domain(domain, params.data.raw_dir, resolve_mirror(None), progress=False)
+        preprocess_domain(domain, params.exp.recipe, params.data)
