@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -94,6 +96,40 @@ def test_train_stages_leave_mlflow_runs_with_params_metrics_and_model(project):
         assert {"model.pt", "metrics.json"} <= names
     assert "loss/domain" in by_method["dann"].data.metrics
     assert "loss/domain" not in by_method["source_only"].data.metrics
+
+
+def test_a_killed_train_stage_resumes_to_the_uninterrupted_result(project):
+    """SIGKILL the real stage process after its first checkpoint; re-running it must resume, continue the
+    same MLflow run, and end with the metrics of an uninterrupted run."""
+    root, env = project
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["train"].update(steps=400, checkpoint_every=20, log_every=20, eval_every=200)
+    (root / "params_kill.yaml").write_text(yaml.safe_dump(params))
+    cmd = [sys.executable, "-m", "flows.train", "--method", "source_only", "--params", "params_kill.yaml"]
+    out = root / "models/source_only/metrics.json"
+    subprocess.run(cmd, cwd=root, env=env, check=True, capture_output=True)
+    results = lambda: {k: v for k, v in json.loads(out.read_text()).items() if k != "images_per_s"}  # noqa: E731
+    reference = results()
+    shutil.rmtree(root / "checkpoints")
+
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list((root / "checkpoints").rglob("last.pt")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the stage ended before its first checkpoint"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    last = next((root / "checkpoints").rglob("last.pt"))
+    killed_at = torch.load(last, weights_only=False)["step"]
+    assert killed_at < 400
+    run_id = (last.parent / "mlflow_run_id").read_text()
+
+    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert results() == reference
+    assert (root / "models/source_only/mlflow_run_id").read_text() == run_id
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    assert mlflow.get_run(run_id).info.status == "FINISHED"
 
 
 @pytest.mark.parametrize("experiment, expected", [
