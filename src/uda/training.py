@@ -7,6 +7,7 @@ feed only metrics under `monitor/`, which nothing selects on.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -39,13 +40,21 @@ def total_steps(params: Params, n_source_train: int) -> int:
     return cfg.steps if cfg.steps is not None else math.ceil(cfg.epochs * n_source_train / cfg.batch_size)
 
 
+def _code_digest() -> str:
+    """Hash of the uda package's source: a checkpoint made by other code is not resumed (DVC re-runs a
+    finished stage when its code changed, and that must retrain, not return the old result)."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def run_key(params: Params, method: str) -> str:
     """Identifies what a checkpoint belongs to: same key, same run (so resuming it is sound)."""
-    import hashlib
-
     relevant = {"exp": params.exp.model_dump(mode="json"), "data": params.data.model_dump(mode="json",
                 exclude={"mirror"}), "train": params.train_config.model_dump(mode="json"),
-                "method": getattr(params.methods, method).model_dump(mode="json"), "name": method}
+                "method": getattr(params.methods, method).model_dump(mode="json"), "name": method,
+                "code": _code_digest()}
     digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:10]
     return f"{params.experiment}/{method}-seed{params.train_config.seed}-{digest}"
 
