@@ -26,7 +26,7 @@ from uda.training import build_method, train
 
 
 def bare(params, method_name: str, steps: int, n_batches: int = 16) -> float:
-    cfg, exp = params.train_config, params.exp
+    cfg, exp = params.train_for(method_name), params.exp
     dev = torch.device("cpu")
     src = load_domain(params.data.processed_dir, exp.source, "train", dev, cfg.normalize)
     tgt = load_domain(params.data.processed_dir, exp.target, "train", dev, cfg.normalize)

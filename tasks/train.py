@@ -24,7 +24,7 @@ def _log_images(images: dict, step: int) -> None:
 
 @task(name="train", tags=["gpu"])  # a Prefect concurrency limit on `gpu` keeps jobs from piling onto a card
 def train_method(params: Params, method: str, out_dir: Path, checkpoint_root: Path) -> dict:
-    seed = params.train_config.seed
+    seed = params.train_for(method).seed
     run_file = Path(checkpoint_root) / run_key(params, method) / "mlflow_run_id"
     run_id = run_file.read_text().strip() if run_file.exists() else None  # resuming: same MLflow run
     tags = tracking.run_tags(params, "train", method=method, seed=str(seed))
@@ -33,7 +33,7 @@ def train_method(params: Params, method: str, out_dir: Path, checkpoint_root: Pa
             with atomic_write(run_file, "w") as f:
                 f.write(active.info.run_id)
             tracking.log_params({"experiment": params.experiment, "method": method, **params.exp.model_dump(
-                exclude={"train", "description"}), "train": params.train_config.model_dump(),
+                exclude={"train", "description"}), "train": params.train_for(method).model_dump(),
                 method: getattr(params.methods, method).model_dump()})
         trained, result = train(params, method, out_dir, checkpoint_root, log=tracking.log_metrics,
                                 log_images=_log_images)

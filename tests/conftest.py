@@ -76,6 +76,15 @@ PROJECT_FILES = ("dvc.yaml", "params.yaml", "flows", "tasks", "src", "pyproject.
 SMOKE_TRAIN = {"steps": 40, "log_every": 10, "eval_every": 20, "checkpoint_every": 20, "threads": 2, "device": "cpu"}
 
 
+def cut_budget(raw: dict, **train) -> dict:
+    """params.yaml's contents with every method on one small training budget (methods' own budgets dropped)."""
+    raw["train"].update(train)
+    for cfg in raw["methods"].values():
+        if cfg:
+            cfg.pop("train", None)
+    return raw
+
+
 def make_project(dest: Path) -> Path:
     """A scratch copy of the project (as in the working tree) in its own git + DVC repository, with
     params.yaml's training budget cut to SMOKE_TRAIN."""
@@ -86,8 +95,7 @@ def make_project(dest: Path) -> Path:
         else:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    params["train"].update(SMOKE_TRAIN)
+    params = cut_budget(yaml.safe_load((dest / "params.yaml").read_text()), **SMOKE_TRAIN)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
         subprocess.run(cmd, cwd=dest, check=True)

@@ -42,8 +42,33 @@ def test_network_shapes(channels):
     assert real_fake.shape == (8,) and classes.shape == (8, 10)
 
 
-def test_one_iteration_updates_all_four_networks_with_finite_losses():
-    m = make(3)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_variant_network_shapes(channels):
+    m = make(channels, embedder="dig2", discriminators=2)
+    b = batch(channels)
+    f = m.nets["F"](b.x_s)
+    assert f.shape == (8, 512) and m.nets["C"](f).shape == (8, 10)
+    g = m.nets["G"](torch.nn.functional.one_hot(b.y_s, 11).float(), f, torch.randn(8, GtaConfig().nz))
+    assert g.shape == (8, channels, 32, 32)
+    assert m.nets["D"](g)[0] is None and m.nets["D"](g)[1].shape == (8, 11)  # 10 classes + "fake"
+    assert m.nets["D_t"](g)[0].shape == (8,) and m.nets["D_t"](g)[1] is None
+
+
+def test_not_fake_is_minus_log_one_minus_p_fake():
+    from uda.methods.gta import not_fake
+
+    logits = torch.randn(5, 11)
+    p_fake = logits.softmax(1)[:, -1]
+    assert torch.allclose(not_fake(logits), -(1 - p_fake).log().mean(), atol=1e-6)
+
+
+VARIANTS = [{}, {"embedder": "dig2"}, {"discriminators": 2}, {"embedder": "dig2", "discriminators": 2}]
+
+
+@pytest.mark.parametrize("gta", VARIANTS, ids=lambda v: "-".join(f"{k}={x}" for k, x in v.items()) or "paper")
+def test_one_iteration_updates_every_network_with_finite_losses(gta):
+    m = make(3, **gta)
+    assert set(m.nets) == ({"F", "C", "G", "D", "D_t"} if gta.get("discriminators") == 2 else {"F", "C", "G", "D"})
     before = {k: [p.clone() for p in n.parameters()] for k, n in m.nets.items()}
     losses = m.step(batch(3), 0.0)
     assert {"loss/D", "loss/G", "loss/C", "loss/class", "loss/total"} <= set(losses)

@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cut_budget
 from uda.config import parse_params
 from uda.download import fetch_domain
 from uda.methods import METHODS
@@ -28,8 +28,10 @@ def data_root(mirror, tmp_path_factory):
     return root
 
 
-def make_params(root, **train):
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+def make_params(root, methods: dict | None = None, **train):
+    raw = cut_budget(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    for name, overrides in (methods or {}).items():
+        raw["methods"][name] = {**(raw["methods"].get(name) or {}), **overrides}
     raw["experiment"] = "usps_mnist"
     raw["data"].update(root=str(root), max_per_split=1500)
     raw["train"].update({"steps": 60, "batch_size": 32, "log_every": 10, "eval_every": 20, "checkpoint_every": 20,
@@ -60,6 +62,16 @@ def test_each_method_learns(data_root, tmp_path, method):
         domain = [m for _, m in history if "loss/domain" in m]
         assert all(0 <= m["train/domain_acc"] <= 1 and m["loss/domain"] > 0 for m in domain)
         assert domain[0]["schedule/lambda"] < domain[-1]["schedule/lambda"] < 1
+
+
+@pytest.mark.parametrize("gta", [{"embedder": "dig2"}, {"discriminators": 2}], ids=["DigF2-DigC2", "two-D"])
+def test_each_gta_variant_learns(data_root, tmp_path, gta):
+    params = make_params(data_root, methods={"gta": gta}, steps=40, eval_every=40, monitor_target=False)
+    _, result, history = run(params, "gta", tmp_path)
+    losses = [m["loss/class"] for _, m in history if "loss/class" in m]
+    assert losses[-1] < 0.6 * losses[0] and result.final["source/val_acc"] > 0.5
+    if "discriminators" in gta:
+        assert all(m["loss/D_t"] > 0 for _, m in history if "loss/D" in m)
 
 
 def _weights(method):

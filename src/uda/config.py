@@ -93,11 +93,16 @@ class TrainConfig(Frozen):
         return self
 
 
-class SourceOnlyConfig(Frozen):
+class MethodConfig(Frozen):
+    train: dict = Field(default_factory=dict, description="this method's overrides of the train section (e.g. "
+                        "a GAN's own step budget); an experiment's train block still wins")
+
+
+class SourceOnlyConfig(MethodConfig):
     pass
 
 
-class DannConfig(Frozen):
+class DannConfig(MethodConfig):
     """Ganin & Lempitsky (2015): L = L_y + w·L_d with a gradient reversal of strength λ_p before D."""
 
     domain_weight: Annotated[float, Field(ge=0)] = 1.0
@@ -106,7 +111,7 @@ class DannConfig(Frozen):
         "per_domain", description="shared: one forward of [x_s; x_t]; per_domain: separate forwards")
 
 
-class GtaConfig(Frozen):
+class GtaConfig(MethodConfig):
     """Generate to Adapt (Sankaranarayanan et al., CVPR 2018) with the authors' settings. It owns its four
     Adam optimisers, so train.optimizer and train.schedule do not apply to it."""
 
@@ -115,6 +120,9 @@ class GtaConfig(Frozen):
     lr_decay: Annotated[float, Field(ge=0)] = 1e-4  # lr0 / (1 + lr_decay·iteration) for D, F and C
     adv_weight: Annotated[float, Field(ge=0)] = 0.1  # F: weight of D's class loss on generated source
     alpha: Annotated[float, Field(ge=0)] = 0.3  # F: adv_weight·alpha weighs D's real loss on generated target
+    embedder: Literal["dig1", "dig2"] = "dig1"  # F/C: the authors' DigF1/DigC1, or the stand-in DigF2/DigC2
+    # 1: the paper's AC-GAN D; 2: a source D (classes + "fake", one loss) and a target D (real/fake)
+    discriminators: Literal[1, 2] = 1
     nz: Annotated[int, Field(gt=0)] = 512
     ndf: Annotated[int, Field(gt=0)] = 64
     ngf: Annotated[int, Field(gt=0)] = 64
@@ -190,6 +198,8 @@ class Params(Frozen):
         # Every experiment's merged train settings are checked now, before any work.
         checks = {"train": self.train} | {f"experiments.{n}.train": _merge(self.train, e.train)
                                           for n, e in self.experiments.items()}
+        checks |= {f"methods.{m}.train": _merge(self.train, getattr(self.methods, m).train)
+                   for m in type(self.methods).model_fields}
         for prefix, raw in checks.items():
             try:
                 TrainConfig.model_validate(raw)
@@ -205,6 +215,11 @@ class Params(Frozen):
     def train_config(self) -> TrainConfig:
         """The top-level train section with the chosen experiment's overrides merged in."""
         return TrainConfig.model_validate(_merge(self.train, self.exp.train))
+
+    def train_for(self, method: str) -> TrainConfig:
+        """What `method` trains with: train, then methods.<method>.train, then the experiment's train block."""
+        return TrainConfig.model_validate(_merge(_merge(self.train, getattr(self.methods, method).train),
+                                                 self.exp.train))
 
     def digest(self) -> str:
         """Short hash of the resolved config: equal hashes mean equal settings."""

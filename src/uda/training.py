@@ -35,8 +35,8 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def total_steps(params: Params, n_source_train: int) -> int:
-    cfg = params.train_config
+def total_steps(params: Params, method: str, n_source_train: int) -> int:
+    cfg = params.train_for(method)
     return cfg.steps if cfg.steps is not None else math.ceil(cfg.epochs * n_source_train / cfg.batch_size)
 
 
@@ -52,11 +52,11 @@ def _code_digest() -> str:
 def run_key(params: Params, method: str) -> str:
     """Identifies what a checkpoint belongs to: same key, same run (so resuming it is sound)."""
     relevant = {"exp": params.exp.model_dump(mode="json"), "data": params.data.model_dump(mode="json",
-                exclude={"mirror"}), "train": params.train_config.model_dump(mode="json"),
+                exclude={"mirror"}), "train": params.train_for(method).model_dump(mode="json"),
                 "method": getattr(params.methods, method).model_dump(mode="json"), "name": method,
                 "code": _code_digest()}
     digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:10]
-    return f"{params.experiment}/{method}-seed{params.train_config.seed}-{digest}"
+    return f"{params.experiment}/{method}-seed{params.train_for(method).seed}-{digest}"
 
 
 @torch.no_grad()
@@ -72,9 +72,9 @@ def accuracy(method: Method, domain, batch_size: int) -> tuple[float, torch.Tens
 
 
 def build_method(params: Params, name: str, channels: int, steps: int, device: torch.device) -> Method:
-    cfg = params.train_config
     if name not in METHODS:
         raise KeyError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
+    cfg = params.train_for(name)
     cls, method_cfg = METHODS[name], getattr(params.methods, name)
     nets = cls.build_nets(method_cfg, cfg, len(dataset_of(params.exp.source).classes), channels,
                           params.exp.recipe.image_size)
@@ -86,7 +86,7 @@ def build_method(params: Params, name: str, channels: int, steps: int, device: t
 def train(params: Params, method_name: str, out_dir: Path, checkpoint_root: Path,
           log: Callable[[dict[str, float], int], None] = lambda m, s: None,
           log_images: Callable[[dict[str, torch.Tensor], int], None] = lambda i, s: None) -> tuple[Method, FitResult]:
-    cfg, exp, processed = params.train_config, params.exp, params.data.processed_dir
+    cfg, exp, processed = params.train_for(method_name), params.exp, params.data.processed_dir
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -99,7 +99,7 @@ def train(params: Params, method_name: str, out_dir: Path, checkpoint_root: Path
     target = load(exp.target, tgt_ds.train_split)
     if cfg.monitor_target:  # PACS has one split: its test set is the (unlabelled) training set itself
         target_test = load(exp.target, "test" if "test" in tgt_ds.splits else tgt_ds.train_split)
-    steps = total_steps(params, len(source))
+    steps = total_steps(params, method_name, len(source))
     method = build_method(params, method_name, source.images.shape[1], steps, device)
     samplers = {"source": EndlessSampler(len(source), cfg.batch_size, cfg.seed),
                 "target": EndlessSampler(len(target), cfg.batch_size, cfg.seed + 1)}
@@ -108,7 +108,7 @@ def train(params: Params, method_name: str, out_dir: Path, checkpoint_root: Path
     def draw() -> Batch:
         x_s, y_s = source.batch(samplers["source"].next())
         x_t = target.batch(samplers["target"].next())[0] if method.uses_target else empty
-        return Batch(x_s, y_s, x_t, source.mean, source.std)
+        return Batch(x_s, y_s, x_t, source.mean, source.std, target.mean, target.std)
 
     def evaluate(m: Method) -> dict[str, float]:
         out = {"source/val_acc": accuracy(m, source_val, cfg.eval_batch_size)[0]}
@@ -123,7 +123,7 @@ def train(params: Params, method_name: str, out_dir: Path, checkpoint_root: Path
 
 
 def _save_outputs(out: Path, params: Params, name: str, method: Method, result: FitResult, classes) -> None:
-    cfg = params.train_config
+    cfg = params.train_for(name)
     model = {"method": name, "network": cfg.network.model_dump(), "classes": list(classes),
              "recipe": params.exp.recipe.model_dump(), "normalize": cfg.normalize,
              "selected_step": result.selected_step, "nets": {k: {p: t.cpu() for p, t in n.state_dict().items()}

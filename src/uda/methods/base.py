@@ -27,9 +27,11 @@ class Batch:
     x_s: torch.Tensor
     y_s: torch.Tensor
     x_t: torch.Tensor
-    # The source normalisation (1×C×1×1), for methods that need pixels back (a GAN's real images).
+    # Each domain's normalisation (1×C×1×1), for methods that need pixels back (a GAN's real images).
     mean_s: torch.Tensor | None = None
     std_s: torch.Tensor | None = None
+    mean_t: torch.Tensor | None = None
+    std_t: torch.Tensor | None = None
 
 
 class Method:

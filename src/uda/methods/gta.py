@@ -9,15 +9,26 @@ Adversarial Networks", CVPR 2018, §3 and Algorithm 1. Each iteration updates, i
     F:  L_F = L_ce(C(f_s), y_s) + a·L_ac(D(G(f_s)), y_s) + a·α·L_bce(D(G(f_t)), real)
 
 with a = 0.1, α = 0.3; G's input is a one-hot label with one extra "fake" slot (the class of every target
-sample), the embedding and Gaussian noise; D sees real images in [−1, 1]. Adam (lr 5e-4, β1 = 0.8);
-D, F and C decay as lr0/(1 + 1e-4·iteration). One deviation from the authors' code: each update recomputes
-its forward pass with the networks as they are after the previous update (their code reuses graphs whose
-weights were since changed in place, which current PyTorch rejects).
+sample), the embedding and Gaussian noise (one draw shared by both domains, as in the authors' code); D sees
+real images in [−1, 1]. Adam (lr 5e-4, β1 = 0.8); D, F and C decay as lr0/(1 + 1e-4·iteration).
+
+As in the authors' code, F embeds and G generates once per iteration, and the G and F updates both see D
+after its update. Their code then backpropagates F's loss through G's graph after G's weights changed in
+place (current PyTorch rightly refuses); here G's gradient is taken first and its step applied after F's
+gradient, so F's gradient flows through exactly the G that generated. C's term of L_F uses C after its update.
+
+`discriminators: 2` is the variant of the MNIST→SVHN study: a source D whose one head has classes + 1
+outputs (the last is "fake") and a target D that tells real target images from G(f_t), one loss each:
+
+    D_s: L_ce(D_s(x_s), y_s) + L_ce(D_s(G(f_s)), fake)      D_t: L_bce(D_t(x_t), real) + L_bce(D_t(G(f_t)), fake)
+    G:   L_ce(D_s(G(f_s)), y_s) + L_bce(D_t(G(f_t)), real)
+    F:   L_ce(C(f_s), y_s) + a·L_ce(D_s(G(f_s)), y_s) + a·α·(−log(1 − p_fake(D_s(G(f_t)))))
+
+The study does not say what F's target term is; here F pulls G(f_t) away from D_s's "fake" class, the
+analogue of the paper's real-loss term.
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import torch
 import torch.nn.functional as F_
@@ -38,21 +49,21 @@ def fake(logit: torch.Tensor) -> torch.Tensor:
     return F_.binary_cross_entropy_with_logits(logit.float(), torch.zeros_like(logit, dtype=torch.float32))
 
 
-def ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def ce(logits: torch.Tensor, y: torch.Tensor | int) -> torch.Tensor:
+    if isinstance(y, int):
+        y = torch.full((len(logits),), y, device=logits.device)
     return F_.cross_entropy(logits.float(), y)
 
 
-@contextlib.contextmanager
-def frozen(*modules: nn.Module):
-    """No parameter gradients for these modules (gradients still flow through them to their inputs)."""
-    params = [p for m in modules for p in m.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
+def not_fake(logits: torch.Tensor) -> torch.Tensor:
+    """−log(1 − p_fake) for a head whose last output is "fake": log Σ_all − log Σ_classes, stable."""
+    logits = logits.float()
+    return (logits.logsumexp(1) - logits[:, :-1].logsumexp(1)).mean()
+
+
+def to_pixels(x: torch.Tensor, mean: torch.Tensor | None, std: torch.Tensor | None) -> torch.Tensor:
+    """Normalised images back to [−1, 1], the range of G's tanh output."""
+    return (x * std + mean) * 2 - 1 if mean is not None else x
 
 
 class GenerateToAdapt(Method):
@@ -63,9 +74,14 @@ class GenerateToAdapt(Method):
                    image_size: int) -> dict[str, nn.Module]:
         if image_size != 32:
             raise ValueError(f"gta's digit networks need 32×32 input (the experiment's recipe has {image_size})")
-        nets = {"F": nets_gta.embedder(channels, cfg.ndf), "C": nets_gta.classifier(num_classes, cfg.ndf),
-                "G": nets_gta.Generator(num_classes, channels, 2 * cfg.ndf, cfg.nz, cfg.ngf),
-                "D": nets_gta.Discriminator(num_classes, channels, cfg.ndf)}
+        make_f, make_c, width = nets_gta.EMBEDDERS[cfg.embedder]
+        nets = {"F": make_f(channels, cfg.ndf), "C": make_c(num_classes, width(cfg.ndf)),
+                "G": nets_gta.Generator(num_classes, channels, width(cfg.ndf), cfg.nz, cfg.ngf)}
+        if cfg.discriminators == 1:
+            nets["D"] = nets_gta.Discriminator(num_classes, channels, cfg.ndf)
+        else:
+            nets["D"] = nets_gta.Discriminator(num_classes + 1, channels, cfg.ndf, real_fake=False)
+            nets["D_t"] = nets_gta.Discriminator(0, channels, cfg.ndf)
         for net in nets.values():
             nets_gta.init_weights(net)
         return nets
@@ -74,7 +90,7 @@ class GenerateToAdapt(Method):
         super().__init__(nets, train)
         self.cfg = cfg
         self.num_classes = nets["C"][-1].out_features
-        for k in ("D", "G", "F", "C"):
+        for k in nets:
             self.optimizers[k] = torch.optim.Adam(nets[k].parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
             if k != "G":
                 self.schedulers[k] = torch.optim.lr_scheduler.LambdaLR(
@@ -87,44 +103,70 @@ class GenerateToAdapt(Method):
         onehot_t = F_.one_hot(torch.full((n_t,), k, device=y_s.device), k + 1).float()  # the "fake" class
         return onehot_s, onehot_t
 
+    def grads(self, name: str, loss: torch.Tensor) -> list[torch.Tensor]:
+        """d loss / d (net `name`'s parameters) only: autograd skips every path no such parameter needs."""
+        return list(torch.autograd.grad(loss, list(self.nets[name].parameters()), retain_graph=True))
+
+    def apply(self, name: str, grads: list[torch.Tensor]) -> None:
+        for p, g in zip(self.nets[name].parameters(), grads, strict=True):
+            p.grad = g
+        self.optimizers[name].step()
+        if name in self.schedulers:
+            self.schedulers[name].step()
+
     def step(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
         Fn, Cn, G, D = (self.nets[k] for k in "FCGD")
-        x_s, y_s, x_t = batch.x_s, batch.y_s, batch.x_t
-        x_real = (x_s * batch.std_s + batch.mean_s) * 2 - 1 if batch.mean_s is not None else x_s
+        x_s, y_s, x_t, k = batch.x_s, batch.y_s, batch.x_t, self.num_classes
+        two = self.cfg.discriminators == 2
         onehot_s, onehot_t = self._labels(y_s, len(x_t))
-        z_s = torch.randn(len(x_s), self.cfg.nz, device=x_s.device)
-        z_t = torch.randn(len(x_t), self.cfg.nz, device=x_s.device)
-
+        z = torch.randn(len(x_s), self.cfg.nz, device=x_s.device)
         with self.autocast():
-            with torch.no_grad():
-                f_s, f_t = Fn(x_s), Fn(x_t)
-                g_s, g_t = G(onehot_s, f_s, z_s), G(onehot_t, f_t, z_t)
-            (rs, rc), (fs, _), (ft, _) = D(x_real), D(g_s), D(g_t)
-            loss_d = ce(rc, y_s) + real(rs) + fake(fs) + fake(ft)
+            f_s, f_t = Fn(torch.cat([x_s, x_t])).split([len(x_s), len(x_t)])  # F has no batch norm: exact
+            g_s, g_t = G(onehot_s, f_s, z), G(onehot_t, f_t, z[:len(x_t)])
+
+            # D (D_s and D_t) on real images and on G's samples, detached
+            x_real = to_pixels(x_s, batch.mean_s, batch.std_s)
+            if two:
+                loss_d = ce(D(x_real)[1], y_s) + ce(D(g_s.detach())[1], k)
+                loss_dt = (real(self.nets["D_t"](to_pixels(x_t, batch.mean_t, batch.std_t))[0])
+                           + fake(self.nets["D_t"](g_t.detach())[0]))
+            else:
+                (rs, rc), (fs, _), (ft, _) = D(x_real), D(g_s.detach()), D(g_t.detach())
+                loss_d = ce(rc, y_s) + real(rs) + fake(fs) + fake(ft)
         self.update("D", loss_d)
+        if two:
+            self.update("D_t", loss_dt)
 
-        with self.autocast(), frozen(D):
-            fs, fc = D(G(onehot_s, f_s, z_s))
-            loss_g = ce(fc, y_s) + real(fs)
-        self.update("G", loss_g)
+        with self.autocast():  # one forward of the updated D serves both G's and F's losses
+            fs, fc = D(g_s)
+            if two:
+                ft_g = self.nets["D_t"](g_t)[0]
+                loss_g = ce(fc, y_s) + real(ft_g)
+                loss_adv_t = not_fake(D(g_t)[1])
+            else:
+                ft = D(g_t)[0]
+                loss_g = ce(fc, y_s) + real(fs)
+                loss_adv_t = real(ft)
+        grads_g = self.grads("G", loss_g)
 
         with self.autocast():
-            logits = Cn(f_s)
+            logits = Cn(f_s.detach())
             loss_c = ce(logits, y_s)
         self.update("C", loss_c)
 
-        with self.autocast(), frozen(Cn, G, D):
-            f_s, f_t = Fn(x_s), Fn(x_t)
-            _, fc = D(G(onehot_s, f_s, z_s))
-            ft, _ = D(G(onehot_t, f_t, z_t))
+        with self.autocast():
             loss_cls = ce(Cn(f_s), y_s)
-            loss_f = loss_cls + self.cfg.adv_weight * ce(fc, y_s) + self.cfg.adv_weight * self.cfg.alpha * real(ft)
-        self.update("F", loss_f)
+            loss_f = loss_cls + self.cfg.adv_weight * ce(fc, y_s) + self.cfg.adv_weight * self.cfg.alpha * loss_adv_t
+        self.apply("F", self.grads("F", loss_f))
+        self.apply("G", grads_g)
 
-        self._guard_collapse(loss_d, loss_g)
-        return {"loss/class": loss_cls.detach(), "loss/total": loss_f.detach(), "loss/D": loss_d.detach(),
-                "loss/G": loss_g.detach(), "loss/C": loss_c.detach(),
-                "train/source_acc": (logits.argmax(1) == y_s).float().mean(), "schedule/lr": torch.tensor(self.lr("F"))}
+        self._guard_collapse(loss_d + (loss_dt if two else 0), loss_g)
+        out = {"loss/class": loss_cls.detach(), "loss/total": loss_f.detach(), "loss/D": loss_d.detach(),
+               "loss/G": loss_g.detach(), "loss/C": loss_c.detach(),
+               "train/source_acc": (logits.argmax(1) == y_s).float().mean(), "schedule/lr": torch.tensor(self.lr("F"))}
+        if two:
+            out["loss/D_t"] = loss_dt.detach()
+        return out
 
     def _guard_collapse(self, loss_d: torch.Tensor, loss_g: torch.Tensor) -> None:
         """D winning outright while G's loss explodes, for many iterations in a row, is a collapse."""
