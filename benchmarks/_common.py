@@ -22,6 +22,9 @@ def scratch_params(root: str, experiment: str, image_size: int | None = None, **
         raw["experiments"][experiment]["recipe"]["image_size"] = image_size
     raw["data"].update(root=root)
     raw["train"].update(train)
+    if "steps" in train or "epochs" in train:  # one budget for every method: drop the methods' own
+        for cfg in raw["methods"].values():
+            (cfg or {}).pop("train", None)
     return parse_params(raw)
 
 

@@ -10,7 +10,7 @@ from prefect import task
 
 from uda import tracking
 from uda.config import Params
-from uda.io import atomic_write
+from uda.io import atomic_write, write_json
 from uda.training import run_key, train
 from uda.viz import save_grid
 
@@ -45,4 +45,6 @@ def train_method(params: Params, method: str, out_dir: Path, checkpoint_root: Pa
         tracking.log_torch_model(trained.classifier(), np.zeros(shape, dtype=np.float32))
         with atomic_write(Path(out_dir) / "mlflow_run_id", "w") as f:  # evaluate and t-SNE log into this run
             f.write(active.info.run_id)
+        # The whole history, read back from MLflow (complete across a resume), for the report's curves.
+        write_json(Path(out_dir) / "history.json", tracking.metric_history(active.info.run_id))
         return {"run_id": active.info.run_id, "selected_step": result.selected_step, **result.selected}

@@ -85,6 +85,7 @@ class TrainConfig(Frozen):
     checkpoint_every: Annotated[int, Field(gt=0)] = 500
     eval_batch_size: Annotated[int, Field(gt=0)] = 1000
     monitor_target: bool = True  # log target accuracy, under monitor/ only
+    snapshots: bool = True  # keep F and C at every evaluation, for the unsupervised validator to choose among
 
     @model_validator(mode="after")
     def _one_budget(self):
@@ -139,6 +140,33 @@ class MethodsConfig(Frozen):
     gta: GtaConfig = GtaConfig()
 
 
+METHOD_NAMES = ("source_only", "dann", "gta")
+
+
+class PipelineConfig(Frozen):
+    methods: Annotated[list[Literal[METHOD_NAMES]], Field(min_length=1)] = list(METHOD_NAMES)
+
+    @model_validator(mode="after")
+    def _unique(self):
+        if len(set(self.methods)) != len(self.methods):
+            raise ValueError(f"methods must not repeat (got {self.methods})")
+        return self
+
+
+class EvaluateConfig(Frozen):
+    """Domain-gap measures and the unsupervised validator work on seeded samples of features."""
+
+    features_per_domain: Annotated[int, Field(gt=10)] = 2000
+    seed: int = 0
+    svm_c: tuple[Annotated[float, Field(gt=0)], ...] = (0.001, 0.01, 0.1, 1.0)  # PAD's linear SVM: C by 3-fold CV
+
+
+class TsneConfig(Frozen):
+    per_domain: Annotated[int, Field(gt=10)] = 1000  # source and target test images embedded per method
+    perplexity: Annotated[float, Field(gt=1)] = 30.0
+    seed: int = 0
+
+
 class Experiment(Frozen):
     source: str
     target: str
@@ -188,6 +216,9 @@ class Params(Frozen):
     data: DataConfig = DataConfig()
     train: dict = Field(default_factory=dict)
     methods: MethodsConfig = MethodsConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    tsne: TsneConfig = TsneConfig()
     experiments: dict[str, Experiment]
 
     @model_validator(mode="after")

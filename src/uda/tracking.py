@@ -60,8 +60,9 @@ def run(experiment: str, run_name: str, tags: Mapping[str, str] | None = None,
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     exp_id = _experiment_id(mlflow, experiment, uri)
-    with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else exp_id, run_name=run_name,
-                          tags=dict(tags or {})) as active:
+    # A resumed run keeps its name (start_run would rename it).
+    with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else exp_id,
+                          run_name=None if run_id else run_name, tags=dict(tags or {})) as active:
         yield active
 
 
@@ -115,3 +116,16 @@ def log_text(text: str, artifact_file: str) -> None:
     import mlflow
 
     mlflow.log_text(text, artifact_file)
+
+
+def metric_history(run_id: str, root: Path | str = ".") -> dict[str, list[tuple[int, float]]]:
+    """Every metric of a run as (step, value) pairs in step order; a step logged twice (a resumed run
+    re-logs the steps after its last checkpoint) keeps the last value."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri(root))
+    out = {}
+    for key in client.get_run(run_id).data.metrics:
+        by_step = {m.step: m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.timestamp)}
+        out[key] = sorted(by_step.items())
+    return out

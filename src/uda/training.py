@@ -10,15 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from uda.batches import EndlessSampler, load_domain
-from uda.config import Params
+from uda.batches import Domain, EndlessSampler, load_domain
+from uda.config import Params, TrainConfig
 from uda.datasets import dataset_of
-from uda.io import atomic_write, write_json
+from uda.io import atomic_dir, atomic_write, write_json
 from uda.methods import METHODS, Batch, Method
 from uda.trainer import FitResult, fit
 
@@ -71,6 +72,27 @@ def accuracy(method: Method, domain, batch_size: int) -> tuple[float, torch.Tens
     return (pred == domain.labels.to(pred.device)).float().mean().item(), pred.cpu()
 
 
+def load_role(params: Params, cfg: TrainConfig, role: str, device: torch.device) -> Domain:
+    """One of the data an experiment uses: `source` (train split minus the validation carve-out),
+    `source_val`, `source_test` (the official test split; the carve-out where there is none, as in PACS),
+    `target` (its train split, whose labels nothing reads) and `target_test` (the test split; for PACS,
+    which has one split, the unlabelled training images themselves)."""
+    exp, processed = params.exp, params.data.processed_dir
+    domain = exp.source if role.startswith("source") else exp.target
+    ds = dataset_of(domain)
+    load = lambda s, idx=None: load_domain(processed, domain, s, device, cfg.normalize, idx)  # noqa: E731
+    if role == "target":
+        return load(ds.train_split)
+    if role == "target_test":
+        return load("test" if "test" in ds.splits else ds.train_split)
+    split = json.loads((processed / domain / "val_split.json").read_text())
+    if role == "source":
+        return load(split["split"], split["train"])
+    if role == "source_val" or "test" not in ds.splits:
+        return load(split["split"], split["val"])
+    return load("test")
+
+
 def build_method(params: Params, name: str, channels: int, steps: int, device: torch.device) -> Method:
     if name not in METHODS:
         raise KeyError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
@@ -86,19 +108,14 @@ def build_method(params: Params, name: str, channels: int, steps: int, device: t
 def train(params: Params, method_name: str, out_dir: Path, checkpoint_root: Path,
           log: Callable[[dict[str, float], int], None] = lambda m, s: None,
           log_images: Callable[[dict[str, torch.Tensor], int], None] = lambda i, s: None) -> tuple[Method, FitResult]:
-    cfg, exp, processed = params.train_for(method_name), params.exp, params.data.processed_dir
+    cfg = params.train_for(method_name)
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    src_ds, tgt_ds = dataset_of(exp.source), dataset_of(exp.target)
-    split = json.loads((processed / exp.source / "val_split.json").read_text())
-    load = lambda d, s, idx=None: load_domain(processed, d, s, device, cfg.normalize, idx)  # noqa: E731
-    source = load(exp.source, split["split"], split["train"])
-    source_val = load(exp.source, split["split"], split["val"])
-    target = load(exp.target, tgt_ds.train_split)
-    if cfg.monitor_target:  # PACS has one split: its test set is the (unlabelled) training set itself
-        target_test = load(exp.target, "test" if "test" in tgt_ds.splits else tgt_ds.train_split)
+    source, source_val, target = (load_role(params, cfg, r, device) for r in ("source", "source_val", "target"))
+    if cfg.monitor_target:
+        target_test = load_role(params, cfg, "target_test", device)
     steps = total_steps(params, method_name, len(source))
     method = build_method(params, method_name, source.images.shape[1], steps, device)
     samplers = {"source": EndlessSampler(len(source), cfg.batch_size, cfg.seed),
@@ -116,14 +133,19 @@ def train(params: Params, method_name: str, out_dir: Path, checkpoint_root: Path
             out["monitor/target_test_acc"] = accuracy(m, target_test, cfg.eval_batch_size)[0]
         return out
 
-    result = fit(method, draw, samplers, cfg, steps, Path(checkpoint_root) / run_key(params, method_name),
-                 evaluate, log, log_images)
-    _save_outputs(Path(out_dir), params, method_name, method, result, src_ds.classes)
+    checkpoint_dir = Path(checkpoint_root) / run_key(params, method_name)
+    result = fit(method, draw, samplers, cfg, steps, checkpoint_dir, evaluate, log, log_images)
+    _save_outputs(Path(out_dir), params, method_name, method, result, dataset_of(params.exp.source).classes,
+                  checkpoint_dir / "snapshots")
     return method, result
 
 
-def _save_outputs(out: Path, params: Params, name: str, method: Method, result: FitResult, classes) -> None:
+def _save_outputs(out: Path, params: Params, name: str, method: Method, result: FitResult, classes,
+                  snapshots: Path) -> None:
     cfg = params.train_for(name)
+    if snapshots.is_dir():  # a stage output, so that evaluate's dependency on them is declared
+        with atomic_dir(out / "snapshots") as tmp:
+            shutil.copytree(snapshots, tmp, dirs_exist_ok=True)
     model = {"method": name, "network": cfg.network.model_dump(), "classes": list(classes),
              "recipe": params.exp.recipe.model_dump(), "normalize": cfg.normalize,
              "selected_step": result.selected_step, "nets": {k: {p: t.cpu() for p, t in n.state_dict().items()}

@@ -37,6 +37,7 @@ class Batch:
 class Method:
     name: ClassVar[str]
     uses_target: ClassVar[bool] = True  # whether step() reads batch.x_t
+    eval_nets: ClassVar[tuple[str, ...]] = ("F", "C")  # all that predict() and features() use
 
     @classmethod
     def build_nets(cls, cfg, train: TrainConfig, num_classes: int, channels: int,
@@ -72,9 +73,13 @@ class Method:
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.nets["F"](x)
 
+    def classify(self, f: torch.Tensor) -> torch.Tensor:
+        """Class logits from features."""
+        return self.nets["C"](f)
+
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits, as used for evaluation."""
-        return self.nets["C"](self.features(x))
+        return self.classify(self.features(x))
 
     def images(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Pictures worth logging at evaluation time (uint8 N×C×H×W), e.g. a GAN's samples; none by default."""
@@ -99,6 +104,14 @@ class Method:
             for k, obj in getattr(self, group).items():
                 obj.load_state_dict(state[group][k])
         self.load_extra_state(state.get("extra", {}))
+
+    def eval_state(self) -> dict:
+        """The weights evaluation needs (a snapshot for the validator): F and C, not D or G."""
+        return {k: self.nets[k].state_dict() for k in self.eval_nets}
+
+    def load_eval_state(self, state: dict) -> None:
+        for k in self.eval_nets:
+            self.nets[k].load_state_dict(state[k])
 
     def extra_state(self) -> dict:
         """Whatever else a method carries across steps (checkpointed, so resuming stays exact)."""

@@ -1,0 +1,33 @@
+"""Published target accuracies for the protocols this project runs, to print beside its own numbers.
+
+Only figures for the same source → target pair are listed; the protocols can still differ (networks,
+budgets, subsets), which the `protocol` note says.
+"""
+
+from __future__ import annotations
+
+DANN_JMLR = "Ganin et al., JMLR 2016, Table 2"
+GTA_CVPR = "Sankaranarayanan et al., CVPR 2018, Table 1"
+
+# (source, target) → method → [(accuracy, std or None, citation, protocol)]
+PUBLISHED: dict[tuple[str, str], dict[str, list[tuple[float, float | None, str, str]]]] = {
+    ("mnist", "mnist_m"): {
+        "source_only": [(0.5225, None, DANN_JMLR, "DANN MNIST net")],
+        "dann": [(0.7666, None, DANN_JMLR, "DANN MNIST net")],
+    },
+    ("svhn", "mnist"): {
+        "source_only": [(0.5490, None, DANN_JMLR, "DANN SVHN net")],
+        "dann": [(0.7385, None, DANN_JMLR, "DANN SVHN net")],
+        "gta": [(0.924, 0.009, GTA_CVPR, "full sets")],
+    },
+    ("mnist", "usps"): {
+        "gta": [(0.953, 0.007, GTA_CVPR, "full sets"), (0.928, 0.009, GTA_CVPR, "2,000 MNIST / 1,800 USPS")],
+    },
+    ("usps", "mnist"): {
+        "gta": [(0.908, 0.013, GTA_CVPR, "full sets")],
+    },
+}
+
+
+def published(source: str, target: str, method: str) -> list[tuple[float, float | None, str, str]]:
+    return PUBLISHED.get((source, target), {}).get(method, [])
