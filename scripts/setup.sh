@@ -5,6 +5,14 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), "uda needs Python 3.11 (torch wheels on disk)"'
+# Debian's chromium, for the browser test of the MLflow UI (Playwright drives it; no browser download).
+if ! command -v chromium >/dev/null; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    (apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) >/dev/null
+  else
+    echo "setup: no chromium and no root to install it (apt-get install chromium): the browser test will fail" >&2
+  fi
+fi
 stamp=.venv/.installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then

@@ -17,3 +17,9 @@ for _key, _value in {
     "DVC_NO_ANALYTICS": "1",
 }.items():
     os.environ.setdefault(_key, _value)
+
+# Services started by `uda services` (a Prefect server and an MLflow server on loopback) are used while they run.
+from uda.services import discover  # noqa: E402
+
+for _key, _value in discover(ROOT).items():
+    os.environ.setdefault(_key, _value)

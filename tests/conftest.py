@@ -69,7 +69,8 @@ def prefect_api(tmp_path_factory) -> str:
         log.close()
 
 
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "flows", "tasks", "src", "pyproject.toml", ".dvcignore", "data/.gitignore")
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "prefect.yaml", "flows", "tasks", "src", "pyproject.toml", ".dvcignore",
+                 "data/.gitignore", ".gitignore")
 
 
 # Small budgets for end-to-end runs: the real code paths, minutes not hours.
@@ -85,9 +86,10 @@ def cut_budget(raw: dict, **train) -> dict:
     return raw
 
 
-def make_project(dest: Path) -> Path:
+def make_project(dest: Path, **sections) -> Path:
     """A scratch copy of the project (as in the working tree) in its own git + DVC repository, with
-    params.yaml's training budget cut to SMOKE_TRAIN."""
+    params.yaml's training budget cut to SMOKE_TRAIN, smaller evaluation samples, and `sections` merged
+    into params.yaml's top-level sections."""
     for name in PROJECT_FILES:
         src = ROOT / name
         if src.is_dir():
@@ -96,6 +98,10 @@ def make_project(dest: Path) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     params = cut_budget(yaml.safe_load((dest / "params.yaml").read_text()), **SMOKE_TRAIN)
+    params["evaluate"]["features_per_domain"] = 500
+    params["tsne"]["per_domain"] = 300
+    for key, value in sections.items():
+        params[key] = {**params[key], **value}
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
         subprocess.run(cmd, cwd=dest, check=True)

@@ -47,6 +47,28 @@ def _config(args) -> None:
     print(json.dumps(resolved, indent=2, ensure_ascii=False))
 
 
+def _services(args) -> None:
+    import signal
+    import time
+    from pathlib import Path
+
+    from uda import services
+
+    record = services.start(Path("."), args.prefect_port, args.mlflow_port)
+    print(f"Prefect UI   {record['prefect_ui']}\nMLflow UI    {record['mlflow']}\n"
+          f"The pipeline uses them while they run; in another shell you can also\n"
+          f"  export PREFECT_API_URL={record['prefect_api']} MLFLOW_TRACKING_URI={record['mlflow']}\n"
+          "Ctrl-C stops both.", flush=True)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        services.stop(Path("."))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="uda", description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
@@ -60,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", help="whose recipe to use (default: params.yaml's experiment)")
     p.set_defaults(func=_preprocess)
     sub.add_parser("config", help="show the resolved config").set_defaults(func=_config)
+    p = sub.add_parser("services", help="run a Prefect server and an MLflow server on 127.0.0.1 (Ctrl-C stops)")
+    p.add_argument("--prefect-port", type=int, default=4200)
+    p.add_argument("--mlflow-port", type=int, default=5000)
+    p.set_defaults(func=_services)
     return parser
 
 

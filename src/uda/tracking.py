@@ -60,9 +60,13 @@ def run(experiment: str, run_name: str, tags: Mapping[str, str] | None = None,
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     exp_id = _experiment_id(mlflow, experiment, uri)
+    tags = dict(tags or {})
+    if run_id is None and os.environ.get("UDA_PARENT_RUN_ID"):  # a point of a sweep: nest under its run
+        tags |= {"mlflow.parentRunId": os.environ["UDA_PARENT_RUN_ID"], "sweep": os.environ.get("UDA_SWEEP", ""),
+                 "sweep_point": os.environ.get("UDA_SWEEP_POINT", "")}
     # A resumed run keeps its name (start_run would rename it).
     with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else exp_id,
-                          run_name=None if run_id else run_name, tags=dict(tags or {})) as active:
+                          run_name=None if run_id else run_name, tags=tags) as active:
         yield active
 
 

@@ -98,3 +98,24 @@ def save_scatter_grid(panels: list[tuple[str, object, object, list[str]]], path:
         ax.set_yticks([])
         ax.legend(fontsize=6, markerscale=3, loc="best")
     return _figure(path, fig)
+
+
+def save_heatmap(values, rows: list[str], cols: list[str], path: Path, title: str, row_name: str,
+                 col_name: str, fmt: str = "{:.3f}") -> Path:
+    """A grid of numbers (NaN: missing) as a coloured table."""
+    import numpy as np
+
+    plt = _pyplot()
+    values = np.asarray(values, dtype=float)
+    fig, ax = plt.subplots(figsize=(1.3 * len(cols) + 2.5, 0.8 * len(rows) + 1.8))
+    im = ax.imshow(values, cmap="viridis", aspect="auto")
+    for i, j in np.ndindex(values.shape):
+        if np.isfinite(values[i, j]):
+            ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", color="white", fontsize=9)
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel(col_name)
+    ax.set_ylabel(row_name)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax)
+    return _figure(path, fig)

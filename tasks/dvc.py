@@ -1,0 +1,46 @@
+"""DVC from Prefect: DVC decides what is stale and reruns only that; Prefect adds no result caching."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from uda.io import DataError
+
+
+def set_params(overrides: dict[str, object]) -> list[str]:
+    """{'train.seed': 1} → ['-S', 'train.seed=1'] (values as YAML, so lists and numbers keep their type)."""
+    out = []
+    for key, value in overrides.items():
+        out += ["-S", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
+    return out
+
+
+@task(name="dvc", cache_policy=NO_CACHE, persist_result=False)
+def dvc(args: list[str], project_dir: Path, env: dict[str, str] | None = None) -> str:
+    """Run `dvc <args>` in the project; its stages are Prefect flows of their own, on the same server."""
+    cmd = [sys.executable, "-m", "dvc", *args]
+    print("$ " + " ".join(cmd[2:]), flush=True)
+    done = subprocess.run(cmd, cwd=project_dir, env={**os.environ, **(env or {})}, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    print(done.stdout[-20000:], flush=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"`dvc {' '.join(args)}` failed with exit code {done.returncode}:\n{done.stdout[-4000:]}")
+    return done.stdout
+
+
+def read_headlines(project_dir: Path, methods: list[str]) -> dict[str, dict]:
+    """Each method's evaluation details (evaluation/<method>/details.json) after a run."""
+    out = {}
+    for m in methods:
+        path = Path(project_dir) / "evaluation" / m / "details.json"
+        if not path.is_file():
+            raise DataError(f"{path}: missing after the run; did `evaluate@{m}` run?")
+        out[m] = json.loads(path.read_text())
+    return out
