@@ -69,3 +69,26 @@ def test_digest_tracks_settings():
     a = parse_params(base())
     b = parse_params(base() | {"experiment": "mnist_usps"})
     assert a.digest() == parse_params(base()).digest() != b.digest()
+
+
+def test_pipeline_methods_are_the_registered_ones_and_must_be_known():
+    from uda.config import METHOD_NAMES
+    from uda.methods import METHODS
+
+    assert set(METHOD_NAMES) == set(METHODS)
+    raw = base()
+    raw["pipeline"] = {"methods": ["dann", "adda"]}
+    with pytest.raises(ConfigError, match=r"pipeline.methods.1: Input should be 'source_only', 'dann' or 'gta'"):
+        parse_params(raw)
+
+
+def test_a_method_budget_overrides_train_and_an_experiment_block_wins():
+    raw = base()
+    raw["methods"]["gta"] = {"train": {"steps": 123, "batch_size": 16}}
+    raw["experiments"]["mnist_mnistm"]["train"] = {"batch_size": 8}
+    params = parse_params(raw)
+    assert params.train_for("gta").steps == 123 and params.train_for("gta").batch_size == 8
+    assert params.train_for("dann").steps == raw["train"]["steps"]
+    raw["methods"]["gta"]["train"] = {"stepz": 1}
+    with pytest.raises(ConfigError, match="methods.gta.train.stepz: unknown key"):
+        parse_params(raw)

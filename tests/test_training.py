@@ -111,9 +111,10 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, tmp_path, me
     assert out["final"] == r_full.final
 
 
-def test_nan_guard_names_step_and_loss_and_keeps_the_last_good_checkpoint(data_root, tmp_path, monkeypatch):
-    dann = METHODS["dann"]
-    original = dann.step
+@pytest.mark.parametrize("method", ["dann", "gta"])
+def test_nan_guard_names_step_and_loss_and_keeps_the_last_good_checkpoint(data_root, tmp_path, monkeypatch, method):
+    cls = METHODS[method]
+    original = cls.step
 
     def poisoned(self, batch, progress):
         if round(progress * 60) == 24:  # the 25th step: corrupt a weight, as a diverging run would
@@ -121,9 +122,9 @@ def test_nan_guard_names_step_and_loss_and_keeps_the_last_good_checkpoint(data_r
                 next(self.nets["C"].parameters()).fill_(float("nan"))
         return original(self, batch, progress)
 
-    monkeypatch.setattr(dann, "step", poisoned)
-    with pytest.raises(TrainingDiverged, match=r"step 25: loss loss/class is not finite \(nan\).*last.pt"):
-        run(make_params(data_root), "dann", tmp_path)
+    monkeypatch.setattr(cls, "step", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"step 25: loss loss/\w+ is not finite \(nan\).*last.pt"):
+        run(make_params(data_root), method, tmp_path)
     state = torch.load(next((tmp_path / "run/ckpt").rglob("last.pt")), weights_only=False)
     assert state["step"] == 20
     assert all(torch.isfinite(t).all() for net in state["method"]["nets"].values() for t in net.values()

@@ -1,0 +1,64 @@
+"""The report and sweep bookkeeping: every method listed, mean ± std over seeds, DEV's choice, heatmaps."""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from tests.conftest import ROOT
+from uda import sweep
+from uda.config import parse_params
+from uda.report import markdown, summarize
+
+
+def fake_details(acc: float, risk: float, seed: int) -> dict:
+    """An evaluation result with the fields the report and sweep read (values chosen by the test)."""
+    candidates = [{"step": 10, "dev_risk": risk + 1, "source_val_acc": 0.9, "target_test_acc_report_only": acc - 0.1},
+                  {"step": 20, "dev_risk": risk, "source_val_acc": 0.95, "target_test_acc_report_only": acc}]
+    return {"target": {"test_acc": acc}, "source": {"test_acc": 0.99 - seed / 100},
+            "domain": {"classifier_acc": 0.8, "pad": 1.2},
+            "dev": {"selected_step": 20, "last_step": 20, "selected_risk": risk, "last_risk": risk,
+                    "candidates": candidates}}
+
+
+@pytest.fixture
+def params():
+    return parse_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
+
+
+def test_report_lists_every_method_with_mean_and_std_over_seeds(params):
+    accs = {"source_only": [0.5, 0.6, 0.55], "dann": [0.8, 0.82, 0.78], "gta": [0.7]}
+    evaluations = {m: [fake_details(a, 1.0, s) for s, a in enumerate(v)] for m, v in accs.items()}
+    summary = summarize(params, evaluations)
+    assert list(summary["methods"]) == ["source_only", "dann", "gta"]
+    for m, values in accs.items():
+        stat = summary["methods"][m]["target_test_acc"]
+        assert stat["mean"] == pytest.approx(statistics.mean(values)) and stat["n"] == len(values)
+    text = markdown(summary)
+    assert f"| dann | {statistics.mean(accs['dann']):.4f} ± {statistics.stdev(accs['dann']):.4f} |" in text
+    assert "| gta | 0.7000 |" in text  # one seed: no ± shown
+    assert "0.7666" in text and "0.5225" in text  # DANN JMLR 2016 Table 2, MNIST → MNIST-M
+
+
+def test_sweep_points_aggregate_and_dev_choice(tmp_path):
+    grid = {"train.optimizer.lr": [0.01, 0.1], "train.optimizer.name": ["sgd", "adam"]}
+    pts = sweep.points(grid, [0, 1])
+    assert len(pts) == 8 and {p["train.seed"] for p in pts} == {0, 1}
+    # DEV risk is lowest for lr=0.1/adam, while target accuracy is highest for lr=0.01/sgd:
+    risk = {(0.01, "sgd"): 3.0, (0.01, "adam"): 2.0, (0.1, "sgd"): 1.5, (0.1, "adam"): 1.0}
+    acc = {(0.01, "sgd"): 0.9, (0.01, "adam"): 0.8, (0.1, "sgd"): 0.7, (0.1, "adam"): 0.6}
+    results = [{"point": p, "details": {"dann": fake_details(acc[key] + p["train.seed"] / 100, risk[key],
+                                                            p["train.seed"])}}
+               for p in pts for key in [(p["train.optimizer.lr"], p["train.optimizer.name"])]]
+    summary, paths = sweep.write(tmp_path, "t", grid, results)
+    cell = summary["dann"]["settings"]["train.optimizer.lr=0.01, train.optimizer.name=sgd"]
+    assert cell["target_test_acc"]["mean"] == pytest.approx(0.905) and cell["target_test_acc"]["n"] == 2
+    assert cell["target_test_acc"]["std"] == pytest.approx(statistics.stdev([0.9, 0.91]))
+    assert summary["dann"]["dev_choice"] == "train.optimizer.lr=0.1, train.optimizer.name=adam"  # not the best acc
+    assert "**(DEV's choice)**" in (tmp_path / "sweep.md").read_text()
+    heat = tmp_path / "dann_target_test_acc.png"
+    assert heat in paths and np.asarray(Image.open(heat).convert("L")).std() > 5
