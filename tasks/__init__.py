@@ -15,6 +15,8 @@ for _key, _value in {
     "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DVC_NO_ANALYTICS": "1",
+    # A fresh PREFECT_HOME migrates its database first; on a busy 2-core machine that outlasts the 20 s default.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }.items():
     os.environ.setdefault(_key, _value)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.settings import get_current_settings
 
 from uda.io import DataError
 
@@ -27,12 +28,26 @@ def dvc(args: list[str], project_dir: Path, env: dict[str, str] | None = None) -
     """Run `dvc <args>` in the project; its stages are Prefect flows of their own, on the same server."""
     cmd = [sys.executable, "-m", "dvc", *args]
     print("$ " + " ".join(cmd[2:]), flush=True)
-    done = subprocess.run(cmd, cwd=project_dir, env={**os.environ, **(env or {})}, text=True,
+    api = _api_url()  # the stages join this flow's server rather than each starting a temporary one
+    env = {**os.environ, **({"PREFECT_API_URL": api} if api else {}), **(env or {})}
+    done = subprocess.run(cmd, cwd=project_dir, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     print(done.stdout[-20000:], flush=True)
     if done.returncode != 0:
         raise RuntimeError(f"`dvc {' '.join(args)}` failed with exit code {done.returncode}:\n{done.stdout[-4000:]}")
     return done.stdout
+
+
+def _api_url() -> str | None:
+    """The Prefect API this process talks to: the configured one, or the temporary server it started."""
+    if get_current_settings().api.url:
+        return get_current_settings().api.url
+    try:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        return next((s.api_url for s in SubprocessASGIServer._instances.values() if s.running), None)
+    except (ImportError, AttributeError):  # a Prefect without that (private) class: stages start their own
+        return None
 
 
 def read_headlines(project_dir: Path, methods: list[str]) -> dict[str, dict]:
