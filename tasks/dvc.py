@@ -30,12 +30,16 @@ def dvc(args: list[str], project_dir: Path, env: dict[str, str] | None = None) -
     print("$ " + " ".join(cmd[2:]), flush=True)
     api = _api_url()  # the stages join this flow's server rather than each starting a temporary one
     env = {**os.environ, **({"PREFECT_API_URL": api} if api else {}), **(env or {})}
-    done = subprocess.run(cmd, cwd=project_dir, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    print(done.stdout[-20000:], flush=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"`dvc {' '.join(args)}` failed with exit code {done.returncode}:\n{done.stdout[-4000:]}")
-    return done.stdout
+    lines: list[str] = []
+    with subprocess.Popen(cmd, cwd=project_dir, env=env, text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT) as proc:
+        for line in proc.stdout:  # streamed: a full run takes long, and people watch it
+            print(line, end="", flush=True)
+            lines.append(line)
+    out = "".join(lines)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`dvc {' '.join(args)}` failed with exit code {proc.returncode}:\n{out[-4000:]}")
+    return out
 
 
 def _api_url() -> str | None:
