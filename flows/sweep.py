@@ -54,7 +54,8 @@ def sweep(name: str = "sweep", grid: dict[str, list] | None = None, seeds: list[
         summary, paths = sweeps.write(out_dir, name, grid, results)
         for path in paths:
             tracking.log_artifact(path, "sweep")
-        tracking.log_metrics({f"{m}/{k}": row["target_test_acc"][k] for m, s in summary.items()
+        # DEV's choice per method: target accuracy over seeds (report only), as MLflow metrics of the parent
+        tracking.log_metrics({f"{m}/target/test_acc_{k}": row["target_test_acc"][k] for m, s in summary.items()
                               for row in [s["settings"][s["dev_choice"]]] for k in ("mean", "std")})
     return summary
 

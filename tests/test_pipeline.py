@@ -104,7 +104,7 @@ def test_evaluation_tsne_and_report_are_outputs_metrics_and_mlflow_artifacts(pro
     root, env = project
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     summary = json.loads((root / "reports/summary.json").read_text())
-    assert list(summary["methods"]) == ["source_only", "dann", "gta"]
+    assert set(summary["methods"]) == {"source_only", "dann", "gta"}
     text = (root / "reports/summary.md").read_text()
     for method, row in summary["methods"].items():
         details = json.loads((root / "evaluation" / method / "details.json").read_text())
