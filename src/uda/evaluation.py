@@ -24,7 +24,7 @@ from uda.datasets import dataset_of
 from uda.domain_gap import domain_classifier_error, proxy_a_distance
 from uda.io import atomic_write, write_json
 from uda.methods import Method
-from uda.training import build_method, load_role, resolve_device
+from uda.training import accuracy, build_method, load_role, resolve_device
 from uda.validation import density_ratio, dev_risk
 from uda.viz import save_confusion
 
@@ -94,8 +94,7 @@ def _dev_candidates(method: Method, model_dir: Path, data: dict, batch_size: int
         y_val = data["source_val"].labels.cpu()[data["val_idx"]]
         losses = F_.cross_entropy(logits_val, y_val, reduction="none").numpy()
         risk = dev_risk(losses, density_ratio(f_tr, f_t, f_val, seed))
-        _, logits_t = outputs(method, data["target_test"], batch_size)
-        target_acc = (logits_t.argmax(1) == data["target_test"].labels.cpu()).float().mean().item()
+        target_acc = accuracy(method, data["target_test"], batch_size)[0]
         rows.append({"step": state["step"], "dev_risk": risk,
                      "source_val_acc": (logits_val.argmax(1) == y_val).float().mean().item(),
                      "target_test_acc_report_only": target_acc})
@@ -136,13 +135,18 @@ def evaluate(params: Params, name: str, model_dir: Path, out_dir: Path) -> dict:
     return result
 
 
+def target_acc_at(result: dict, step) -> float | None:
+    """The (report-only) target accuracy of DEV's candidate at `step`."""
+    return next((c["target_test_acc_report_only"] for c in result["dev"]["candidates"] if c["step"] == step), None)
+
+
 def headline(result: dict) -> dict:
     dev = result["dev"]
-    at = {c["step"]: c["target_test_acc_report_only"] for c in dev["candidates"]}
+    at = lambda step: target_acc_at(result, step)  # noqa: E731
     return {"target": {"test_acc": result["target"]["test_acc"]}, "source": {"test_acc": result["source"]["test_acc"]},
             "domain": result["domain"], "dev": {"selected_step": dev["selected_step"],
-                                                "selected_target_test_acc": at[dev["selected_step"]],
-                                                "last_target_test_acc": at[dev["last_step"]]}}
+                                                "selected_target_test_acc": at(dev["selected_step"]),
+                                                "last_target_test_acc": at(dev["last_step"])}}
 
 
 def flat_metrics(result: dict) -> dict[str, float]:
@@ -156,6 +160,5 @@ def flat_metrics(result: dict) -> dict[str, float]:
     out |= {"dev/selected_risk": dev["selected_risk"], "dev/last_risk": dev["last_risk"]}
     if dev["selected_step"] is not None:
         out["dev/selected_step"] = dev["selected_step"]
-        by_step = {c["step"]: c for c in dev["candidates"]}
-        out["report/dev_selected_target_test_acc"] = by_step[dev["selected_step"]]["target_test_acc_report_only"]
+        out["report/dev_selected_target_test_acc"] = target_acc_at(result, dev["selected_step"])
     return out

@@ -11,6 +11,7 @@ import statistics
 from pathlib import Path
 
 from uda.config import Params
+from uda.evaluation import target_acc_at
 from uda.published import published
 from uda.viz import save_curves
 
@@ -21,13 +22,9 @@ COLUMNS = [
     ("domain_classifier_acc", "domain clf acc", lambda r: r["domain"]["classifier_acc"]),
     ("pad", "proxy A-dist.", lambda r: r["domain"]["pad"]),
     ("dev_selected_step", "DEV picks step", lambda r: r["dev"]["selected_step"]),
-    ("dev_selected_target_acc", "its target acc", lambda r: _at_step(r, r["dev"]["selected_step"])),
+    ("dev_selected_target_acc", "its target acc", lambda r: target_acc_at(r, r["dev"]["selected_step"])),
     ("last_step", "last step", lambda r: r["dev"]["last_step"]),
 ]
-
-
-def _at_step(result: dict, step) -> float | None:
-    return next((c["target_test_acc_report_only"] for c in result["dev"]["candidates"] if c["step"] == step), None)
 
 
 def _stats(values: list) -> dict:
