@@ -56,7 +56,7 @@ def sweep(name: str = "sweep", grid: dict[str, list] | None = None, seeds: list[
             tracking.log_artifact(path, "sweep")
         # DEV's choice per method: target accuracy over seeds (report only), as MLflow metrics of the parent
         tracking.log_metrics({f"{m}/target/test_acc_{k}": row["target_test_acc"][k] for m, s in summary.items()
-                              for row in [s["settings"][s["dev_choice"]]] for k in ("mean", "std")})
+                              if s["dev_choice"] for row in [s["settings"][s["dev_choice"]]] for k in ("mean", "std")})
     return summary
 
 

@@ -62,3 +62,18 @@ def test_sweep_points_aggregate_and_dev_choice(tmp_path):
     assert "**(DEV's choice)**" in (tmp_path / "sweep.md").read_text()
     heat = tmp_path / "dann_target_test_acc.png"
     assert heat in paths and np.asarray(Image.open(heat).convert("L")).std() > 5
+
+
+def test_sweep_without_dev_risk_names_no_choice(tmp_path):
+    """Runs without snapshots have no DEV risk: the sweep still writes its table, and DEV chooses nothing."""
+    grid = {"train.optimizer.lr": [0.01, 0.1]}
+    results = []
+    for p in sweep.points(grid, [0]):
+        d = fake_details(0.5 + p["train.optimizer.lr"], 1.0, 0)
+        d["dev"]["last_risk"] = None
+        results.append({"point": p, "details": {"dann": d}})
+    summary, _ = sweep.write(tmp_path, "t", grid, results)
+    assert summary["dann"]["dev_choice"] is None
+    assert summary["dann"]["settings"]["train.optimizer.lr=0.1"]["target_test_acc"]["mean"] == pytest.approx(0.6)
+    text = (tmp_path / "sweep.md").read_text()
+    assert "DEV's choice)**" not in text and "| – |" in text

@@ -27,7 +27,8 @@ COLUMNS = [
 ]
 
 
-def _stats(values: list) -> dict:
+def mean_std(values: list) -> dict:
+    """mean ± sample std over seeds (None values, e.g. a metric a run lacks, are left out)."""
     values = [v for v in values if v is not None]
     if not values:
         return {"mean": None, "std": None, "n": 0}
@@ -40,7 +41,7 @@ def summarize(params: Params, evaluations: dict[str, list[dict]]) -> dict:
     exp = params.exp
     methods = {}
     for name, results in evaluations.items():
-        row = {key: _stats([get(r) for r in results]) for key, _, get in COLUMNS}
+        row = {key: mean_std([get(r) for r in results]) for key, _, get in COLUMNS}
         row["published"] = [{"acc": a, "std": s, "source": src, "protocol": p}
                             for a, s, src, p in published(exp.source, exp.target, name)]
         methods[name] = row

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import itertools
 import math
-import statistics
 from pathlib import Path
 
+from uda.report import mean_std
 from uda.viz import save_heatmap
 
 
@@ -27,11 +27,6 @@ def setting_name(point: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in point.items() if k != "train.seed") or "defaults"
 
 
-def _stats(values: list[float]) -> dict:
-    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "n": len(values)}
-
-
 def aggregate(results: list[dict]) -> dict:
     """results: [{'point': {...}, 'details': {method: evaluation details}}] → per method and setting."""
     table: dict[str, dict[str, dict]] = {}
@@ -43,9 +38,10 @@ def aggregate(results: list[dict]) -> dict:
             cell["dev"].append(d["dev"]["last_risk"])
     summary = {}
     for method, cells in table.items():
-        rows = {name: {"target_test_acc": _stats(c["acc"]), "source_test_acc": _stats(c["src"]),
-                       "dev_risk": _stats(c["dev"])} for name, c in cells.items()}
-        chosen = min(rows, key=lambda n: rows[n]["dev_risk"]["mean"])
+        rows = {name: {"target_test_acc": mean_std(c["acc"]), "source_test_acc": mean_std(c["src"]),
+                       "dev_risk": mean_std(c["dev"])} for name, c in cells.items()}
+        scored = [n for n in rows if rows[n]["dev_risk"]["mean"] is not None]  # no snapshots, no DEV risk
+        chosen = min(scored, key=lambda n: rows[n]["dev_risk"]["mean"]) if scored else None
         summary[method] = {"settings": rows, "dev_choice": chosen}
     return summary
 
@@ -53,12 +49,12 @@ def aggregate(results: list[dict]) -> dict:
 def markdown(name: str, summary: dict) -> str:
     lines = [f"# Sweep {name}", "", "| method | setting | target test acc | source test acc | DEV risk |",
              "| --- | --- | --- | --- | --- |"]
-    pm = lambda s: f"{s['mean']:.4f} ± {s['std']:.4f} (n={s['n']})"  # noqa: E731
+    pm = lambda s: f"{s['mean']:.4f} ± {s['std']:.4f} (n={s['n']})" if s["n"] else "–"  # noqa: E731
     for method, m in summary.items():
         for setting, row in m["settings"].items():
             mark = " **(DEV's choice)**" if setting == m["dev_choice"] else ""
             lines.append(f"| {method} | {setting}{mark} | {pm(row['target_test_acc'])} | "
-                         f"{pm(row['source_test_acc'])} | {row['dev_risk']['mean']:.4f} |")
+                         f"{pm(row['source_test_acc'])} | {pm(row['dev_risk'])} |")
     lines += ["", "DEV's choice uses no target labels (lowest mean DEV risk of the final model); target accuracy "
               "is shown for the report only."]
     return "\n".join(lines) + "\n"
