@@ -9,6 +9,10 @@ forward per domain shared by the D, G and F updates, one D forward serving both 
 gradients only for the network being updated, channels_last. Same networks, same batch, same threads;
 the two alternate `repeats` times and medians are reported. Random tensors stand in for images: the
 arithmetic does not depend on pixel values.
+
+It also counts each implementation's convolution and matmul FLOPs per iteration (torch's FlopCounterMode)
+and times the network's best-shaped layer alone (D's 64 → 128 3×3 convolution at 16×16, forward and both
+backward products): that layer's rate bounds what any schedule of the same arithmetic can reach here.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import time
 
 import torch
 import torch.nn.functional as F_
+from torch.utils.flop_counter import FlopCounterMode
 
 from uda.config import GtaConfig, TrainConfig
 from uda.methods import Batch
@@ -72,6 +77,26 @@ def time_it(step, method, b, iters: int) -> float:
     return (time.perf_counter() - start) / iters
 
 
+def flops(step, method, b) -> float:
+    """Convolution + matmul FLOPs of one iteration (elementwise work is not counted)."""
+    with FlopCounterMode(display=False) as counter:
+        step(method, b)
+    return counter.get_total_flops()
+
+
+def best_layer_rate(batch: int, iters: int = 10) -> float:
+    """FLOP/s of D's 64 → 128 3×3 convolution on 16×16 maps, forward + grad-input + grad-weight, channels_last."""
+    conv = torch.nn.Conv2d(64, 128, 3, 1, 1).to(memory_format=torch.channels_last)
+    x = torch.randn(batch, 64, 16, 16).contiguous(memory_format=torch.channels_last).requires_grad_()
+    once = lambda: conv(x).sum().backward()  # noqa: E731
+    once()
+    start = time.perf_counter()
+    for _ in range(iters):
+        once()
+    per_pass = 2 * batch * 16 * 16 * 128 * 64 * 9  # multiply-adds × 2 of one forward
+    return 3 * per_pass * iters / (time.perf_counter() - start)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=128, help="images per domain")
@@ -92,6 +117,15 @@ def main() -> None:
     print("| --- | --- | --- | --- |")
     for name, t in med.items():
         print(f"| {name} | {t:.2f} | {1 / t:.2f} | {med['naive'] / t:.2f}× |")
+    work = {name: flops(step, *setup(args.batch, cl)) for name, (step, cl) in runs.items()}
+    rate = best_layer_rate(args.batch)
+    print("\n| implementation | conv + matmul GFLOP / iteration | attained GFLOP/s |\n| --- | --- | --- |")
+    for name, w in work.items():
+        print(f"| {name} | {w / 1e9:.1f} | {w / med[name] / 1e9:.0f} |")
+    floor = work["uda"] / rate
+    print(f"\nBest-shaped layer alone: {rate / 1e9:.0f} GFLOP/s. At that rate for all of uda's arithmetic and no "
+          f"time for anything else, an iteration takes ≥ {floor:.2f} s, at most {med['naive'] / floor:.2f}× the "
+          f"naive port; 3× needs {med['naive'] / 3:.2f} s.")
 
 
 if __name__ == "__main__":
