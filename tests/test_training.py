@@ -94,18 +94,21 @@ class _Killed(Exception):
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, tmp_path, method):
-    params = make_params(data_root)
-    full, r_full, _ = run(params, method, tmp_path, "full")
+    params = make_params(data_root, checkpoint_every=15)  # not a multiple of log_every (10)
+    full, r_full, h_full = run(params, method, tmp_path, "full")
 
     def kill_at_50(metrics, step):
         if step == 50:
-            raise _Killed  # dies between the checkpoints at 40 and 60
+            raise _Killed  # dies between the checkpoints at 45 and 60
 
     with pytest.raises(_Killed):
         run(params, method, tmp_path, "killed", log=kill_at_50)
     resumed, r_res, history = run(params, method, tmp_path, "killed")
-    assert r_res.resumed_from == 40 and history[0][0] == 50
+    assert r_res.resumed_from == 45 and history[0][0] == 50
     assert r_res.final == r_full.final
+    # the loss averages logged after the resume (over steps 41-50 at step 50) equal the uninterrupted run's
+    losses = lambda h: [(s, {k: v for k, v in m.items() if k.startswith("loss/")}) for s, m in h if s >= 50]  # noqa: E731
+    assert losses(history) == losses(h_full) and losses(history)[0][1]
     assert all(torch.equal(t, _weights(resumed)[k]) for k, t in _weights(full).items())
     out = json.loads((tmp_path / "killed/out/metrics.json").read_text())
     assert out["final"] == r_full.final

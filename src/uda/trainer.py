@@ -83,6 +83,9 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
     checkpoint_dir = Path(checkpoint_dir)
     last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
     step, sel = 0, {"step": 0, "score": -math.inf, "metrics": {}}
+    # The open window of loss sums travels with the checkpoint, so that the first average logged after a
+    # resume covers the same steps as in an uninterrupted run (checkpoint_every need not divide log_every).
+    open_window: dict = {"window": 0, "sums": {}}
     if last.exists():
         state = torch.load(last, map_location="cpu", weights_only=False)
         method.load_state_dict(state["method"])
@@ -90,10 +93,12 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
             s.load_state_dict(state["samplers"][k])
         _set_rng_state(state["rng"])
         step, sel = state["step"], state["selection"]
+        open_window = state.get("log_window", open_window)
     resumed_from = step
     check_every = 1 if method.device.type == "cpu" else cfg.log_every  # a host sync per step is free only on CPU
-    sums: dict[str, torch.Tensor] = {}
-    window, train_time, images = 0, 0.0, 0
+    window = open_window["window"]
+    sums: dict[str, torch.Tensor] = {k: v.to(method.device) for k, v in open_window["sums"].items()}
+    train_time, images = 0.0, 0
     final: dict[str, float] = {}
     progress = _Progress(total_steps, step)
     method.train(True)
@@ -139,7 +144,8 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
             if at_ckpt:
                 save_checkpoint(last, {"step": step, "method": method.state_dict(), "rng": _rng_state(),
                                        "samplers": {k: s.state_dict() for k, s in samplers.items()},
-                                       "selection": sel, "final": final})
+                                       "selection": sel, "final": final,
+                                       "log_window": {"window": window, "sums": {k: v.cpu() for k, v in sums.items()}}})
     finally:
         progress.close()
     if not final:  # resumed from a finished checkpoint
