@@ -7,15 +7,16 @@ from pathlib import Path
 
 import yaml
 
-from uda.config import Params, parse_params
+from uda.config import Params
 from uda.datasets import dataset_of
 from uda.download import fetch_domain, resolve_mirror
 from uda.preprocess import preprocess_domain
+from uda.runs import Resolved, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def scratch_params(root: str, experiment: str, image_size: int | None = None, **train) -> Params:
+def scratch_params(root: str, experiment: str, image_size: int | None = None, **train) -> Resolved:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["experiment"] = experiment
     if image_size is not None:
@@ -25,7 +26,7 @@ def scratch_params(root: str, experiment: str, image_size: int | None = None, **
     if "steps" in train or "epochs" in train:  # one budget for every method: drop the methods' own
         for cfg in raw["methods"].values():
             (cfg or {}).pop("train", None)
-    return parse_params(raw)
+    return parse(raw)
 
 
 def prepare(params: Params) -> None:

@@ -34,12 +34,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = dict(steps=args.steps, threads=args.threads, device="cpu", eval_every=max(args.steps // 10, 1),
                     checkpoint_every=args.steps, log_every=500)
-        prepare(scratch_params(tmp, args.experiment, **base))
+        prepare(scratch_params(tmp, args.experiment, **base).params)
         for method in args.methods:
             for seed in args.seeds:
                 params = scratch_params(tmp, args.experiment, seed=seed, **base)
                 start = time.perf_counter()
-                _, r = train(params, method, f"{tmp}/out/{method}{seed}", f"{tmp}/ckpt")
+                _, r = train(params.run(method), f"{tmp}/out/{method}{seed}", f"{tmp}/ckpt")
                 row = {"experiment": args.experiment, "method": method, "seed": seed, "steps": r.steps,
                        "target_test_acc": r.final["monitor/target_test_acc"],
                        "source_val_acc": r.final["source/val_acc"], "images_per_s": round(r.images_per_s),

@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F_
 from torch.utils.flop_counter import FlopCounterMode
 
-from uda.config import GtaConfig, TrainConfig
+from uda.config import TrainConfig
 from uda.methods import Batch
-from uda.methods.gta import GenerateToAdapt, ce, fake, real
+from uda.methods.gta import GenerateToAdapt, GtaConfig, ce, fake, real
 
 
 def naive_step(m: GenerateToAdapt, b: Batch) -> None:

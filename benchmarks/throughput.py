@@ -22,17 +22,19 @@ from _common import prepare, scratch_params
 
 from uda.batches import EndlessSampler, load_domain
 from uda.methods import Batch
-from uda.training import build_method, train
+from uda.runtime import build_method
+from uda.training import train
 
 
 def bare(params, method_name: str, steps: int, n_batches: int = 16) -> float:
-    cfg, exp = params.train_for(method_name), params.exp
+    spec = params.run(method_name)
+    cfg, exp = spec.train, spec.exp
     dev = torch.device("cpu")
-    src = load_domain(params.data.processed_dir, exp.source, "train", dev, cfg.normalize)
-    tgt = load_domain(params.data.processed_dir, exp.target, "train", dev, cfg.normalize)
+    src = load_domain(spec.data.processed_dir, exp.source, "train", dev, cfg.normalize)
+    tgt = load_domain(spec.data.processed_dir, exp.target, "train", dev, cfg.normalize)
     s, t = EndlessSampler(len(src), cfg.batch_size, 0), EndlessSampler(len(tgt), cfg.batch_size, 1)
     batches = [Batch(*src.batch(s.next()), tgt.batch(t.next())[0]) for _ in range(n_batches)]
-    method = build_method(params, method_name, 3, steps, dev)
+    method = build_method(spec, 3, steps, dev)
     for b in batches[:5]:
         method.step(b, 0.5)
     start = time.perf_counter()
@@ -44,7 +46,7 @@ def bare(params, method_name: str, steps: int, n_batches: int = 16) -> float:
 
 def loop(params, method_name: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        _, result = train(params, method_name, f"{tmp}/out", f"{tmp}/ckpt")
+        _, result = train(params.run(method_name), f"{tmp}/out", f"{tmp}/ckpt")
     return result.images_per_s
 
 
@@ -60,10 +62,11 @@ def main() -> None:
     params = scratch_params(tmp.name, "mnist_mnistm", args.image_size, steps=args.steps, threads=args.threads,
                             device="cpu", log_every=100, eval_every=10**9, checkpoint_every=10**9,
                             monitor_target=False)
-    prepare(params)
+    prepare(params.params)
     torch.set_num_threads(args.threads)
-    print(f"{params.exp.source}→{params.exp.target} {args.image_size}×{args.image_size}, "
-          f"{params.train_config.network.name}, batch {params.train_config.batch_size} per domain, "
+    dann = params.run("dann")
+    print(f"{dann.exp.source}→{dann.exp.target} {args.image_size}×{args.image_size}, "
+          f"{dann.train.network.name}, batch {dann.train.batch_size} per domain, "
           f"{args.threads} threads, torch {torch.__version__}\n")
     print("| method | bare (img/s) | loop (img/s) | loop / bare |")
     print("| --- | --- | --- | --- |")

@@ -1,11 +1,16 @@
-"""DVC stage `download`: fetch and verify the raw files of the experiment's two domains."""
+"""DVC stage `download`: fetch and verify the raw files of the experiment's two domains.
+
+The first stage of every `dvc repro`: it validates the whole params file, every method's block included,
+so that a bad setting fails before any work (its deps list the code that defines those settings)."""
 
 from __future__ import annotations
 
 from prefect import flow
 
 from flows._cli import run_stage
-from tasks.data import download_domain, log_stage
+from tasks.data import log_stage
+from tasks.download import download_domain
+from uda import runs
 from uda.config import Params
 from uda.download import resolve_mirror
 
@@ -23,4 +28,4 @@ def download(params: Params) -> dict[str, list[dict]]:
 
 
 if __name__ == "__main__":
-    run_stage(download, __doc__)
+    run_stage(download, __doc__, load=lambda path: runs.load(path).params)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import flow
 
 from flows._cli import run_stage
-from tasks.data import log_stage, preprocess
+from tasks.data import log_stage
+from tasks.preprocess import preprocess
 from uda.config import Params
 
 

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow
 
 from flows._cli import run_stage
 from tasks.train import train_method
-from uda.config import Params
+from uda import layout, runs
 from uda.methods import METHODS
-
-CHECKPOINTS = Path("checkpoints")  # outside DVC's outs: DVC deletes outs before a stage re-runs
 
 
 @flow(name="train", validate_parameters=False)
-def train_flow(params: Params, method: str) -> dict:
-    return train_method(params, method, Path("models") / method, CHECKPOINTS)
+def train_flow(resolved: runs.Resolved, method: str) -> dict:
+    return train_method(resolved.run(method), layout.model_dir(method), layout.CHECKPOINTS)
 
 
 if __name__ == "__main__":
-    run_stage(train_flow, __doc__, add_arguments=lambda p: p.add_argument("--method", required=True,
-                                                                         choices=sorted(METHODS)))
+    run_stage(train_flow, __doc__, load=runs.load,
+              add_arguments=lambda p: p.add_argument("--method", required=True, choices=sorted(METHODS)))

@@ -7,14 +7,16 @@ from pathlib import Path
 from prefect import flow
 
 from flows._cli import run_stage
-from tasks.evaluate import tsne_figures
-from uda.config import Params
+from tasks.tsne import tsne_figures
+from uda import layout, runs
 
 
 @flow(name="tsne", validate_parameters=False)
-def tsne_flow(params: Params) -> list[Path]:
-    return tsne_figures(params, {m: Path("models") / m for m in params.pipeline.methods}, Path("reports/tsne"))
+def tsne_flow(resolved: runs.Resolved) -> list[Path]:
+    methods = resolved.params.pipeline.methods
+    return tsne_figures([resolved.run(m) for m in methods], resolved.params.tsne,
+                        {m: layout.model_dir(m) for m in methods}, layout.TSNE)
 
 
 if __name__ == "__main__":
-    run_stage(tsne_flow, __doc__)
+    run_stage(tsne_flow, __doc__, load=runs.load)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Create .venv and install the project with its pinned dependencies; a no-op when already up to date.
+# Create .venv and install the project with the known-good versions (constraints.txt); a no-op when up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
-"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), "uda needs Python 3.11 (torch wheels on disk)"'
+# Python 3.11 first: this machine's torch wheels are built for it. Any Python >= 3.11 is supported.
+"$PY" -c 'import sys; assert sys.version_info >= (3, 11), "uda needs Python >= 3.11"'
 # Debian's chromium, for the browser test of the MLflow UI (Playwright drives it; no browser download).
 if ! command -v chromium >/dev/null; then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
@@ -14,12 +15,12 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 stamp=.venv/.installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
   exit 0
 fi
 [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
 # pip (not uv/poetry): it takes torch/torchvision from this machine's local wheel store instead of 3 GB.
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2> >(grep -v "is ignored: it is neither" >&2)
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]" 2> >(grep -v "is ignored: it is neither" >&2)
 echo "$want" > "$stamp"
 echo "setup: .venv ready ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

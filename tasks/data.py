@@ -1,4 +1,5 @@
-"""Tasks of the data stages: fetch and preprocess one domain, record a stage in MLflow."""
+"""Recording a data stage's execution in MLflow (the download and preprocess stages' own tasks are in
+tasks/download.py and tasks/preprocess.py)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,7 @@ from pathlib import Path
 from prefect import task
 
 from uda import tracking
-from uda.config import DataConfig, Params, Recipe
-from uda.download import fetch_domain
-from uda.preprocess import preprocess_domain
-
-
-@task(name="download-domain", retries=0)
-def download_domain(domain: str, raw_dir: Path, mirror: Path | None) -> list[dict]:
-    return [
-        {"file": f.name, "origin": f.origin, "verified_against": f.digest, "path": str(f.path)}
-        for f in fetch_domain(domain, raw_dir, mirror, progress=True)
-    ]
-
-
-@task(name="preprocess-domain")
-def preprocess(domain: str, recipe: Recipe, data: DataConfig) -> dict:
-    return preprocess_domain(domain, recipe, data)
+from uda.config import Params
 
 
 @task(name="log-stage")

@@ -9,9 +9,9 @@ import numpy as np
 from prefect import task
 
 from uda import tracking
-from uda.config import Params
 from uda.io import atomic_write, write_json
-from uda.training import run_key, train
+from uda.runs import RunSpec
+from uda.training import train
 from uda.viz import save_grid
 
 
@@ -23,26 +23,23 @@ def _log_images(images: dict, step: int) -> None:
 
 
 @task(name="train", tags=["gpu"])  # a Prefect concurrency limit on `gpu` keeps jobs from piling onto a card
-def train_method(params: Params, method: str, out_dir: Path, checkpoint_root: Path) -> dict:
-    seed = params.train_for(method).seed
-    run_file = Path(checkpoint_root) / run_key(params, method) / "mlflow_run_id"
+def train_method(spec: RunSpec, out_dir: Path, checkpoint_root: Path) -> dict:
+    run_file = Path(checkpoint_root) / spec.key / "mlflow_run_id"
     run_id = run_file.read_text().strip() if run_file.exists() else None  # resuming: same MLflow run
-    tags = tracking.run_tags(params, "train", method=method, seed=str(seed))
-    with tracking.run(params.experiment, run_name=f"{method}-seed{seed}", tags=tags, run_id=run_id) as active:
+    tags = tracking.run_tags(spec, "train", method=spec.method, seed=str(spec.train.seed))
+    with tracking.run(spec.experiment, run_name=tracking.run_name(spec), tags=tags, run_id=run_id) as active:
         if run_id is None:
             with atomic_write(run_file, "w") as f:
                 f.write(active.info.run_id)
-            tracking.log_params({"experiment": params.experiment, "method": method, **params.exp.model_dump(
-                exclude={"train", "description"}), "train": params.train_for(method).model_dump(),
-                method: getattr(params.methods, method).model_dump()})
-        trained, result = train(params, method, out_dir, checkpoint_root, log=tracking.log_metrics,
-                                log_images=_log_images)
+            tracking.log_params(spec.logged_params())
+        trained, result = train(spec, out_dir, checkpoint_root, log=tracking.log_metrics, log_images=_log_images)
         tracking.log_metrics({f"selected/{k.replace('/', '_')}": v for k, v in result.selected.items()}
                              | {"selected/step": result.selected_step})
         for name in ("model.pt", "metrics.json"):
             tracking.log_artifact(Path(out_dir) / name)
-        shape = (2, params.exp.recipe.channels, params.exp.recipe.image_size, params.exp.recipe.image_size)
-        tracking.log_torch_model(trained.classifier(), np.zeros(shape, dtype=np.float32))
+        recipe = spec.exp.recipe
+        tracking.log_torch_model(trained.classifier(), np.zeros((2, recipe.channels, recipe.image_size,
+                                                                 recipe.image_size), dtype=np.float32))
         with atomic_write(Path(out_dir) / "mlflow_run_id", "w") as f:  # evaluate and t-SNE log into this run
             f.write(active.info.run_id)
         # The whole history, read back from MLflow (complete across a resume), for the report's curves.

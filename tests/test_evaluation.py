@@ -12,7 +12,8 @@ from PIL import Image
 
 from tests.test_training import data_root, make_params  # noqa: F401  (data_root is a fixture)
 from uda.domain_gap import domain_classifier_error, proxy_a_distance
-from uda.evaluation import evaluate, flat_metrics
+from uda.evaluation import evaluate
+from uda.results import flat_metrics
 from uda.training import train
 from uda.validation import dev_risk
 
@@ -21,7 +22,7 @@ from uda.validation import dev_risk
 def trained(data_root, tmp_path_factory):  # noqa: F811
     root = tmp_path_factory.mktemp("run")
     params = make_params(data_root, steps=60, eval_every=20)
-    train(params, "dann", root / "models/dann", root / "ckpt")
+    train(params.run("dann"), root / "models/dann", root / "ckpt")
     return params, root
 
 
@@ -32,7 +33,7 @@ def not_blank(path):
 
 def test_metrics_lie_in_range_and_agree(trained):
     params, root = trained
-    result = evaluate(params, "dann", root / "models/dann", root / "eval")
+    result = evaluate(params.run("dann"), params.params.evaluate, root / "models/dann", root / "eval")
     assert json.loads((root / "eval/details.json").read_text()) == json.loads(json.dumps(result))
     headline = json.loads((root / "eval/metrics.json").read_text())
     assert headline["target"]["test_acc"] == result["target"]["test_acc"]
@@ -77,7 +78,7 @@ def test_validator_ranks_a_broken_checkpoint_below_a_good_one(trained):
     broken["nets"]["C"] = {p: t.roll(1, 0) if t.shape[:1] == (10,) else t for p, t in good["nets"]["C"].items()}
     torch.save(broken, root / "models/dann/snapshots/step_000061.pt")
     try:
-        dev = evaluate(params, "dann", root / "models/dann", root / "eval_broken")["dev"]
+        dev = evaluate(params.run("dann"), params.params.evaluate, root / "models/dann", root / "eval_broken")["dev"]
     finally:
         (root / "models/dann/snapshots/step_000061.pt").unlink()
     risk = {c["step"]: c["dev_risk"] for c in dev["candidates"]}

@@ -9,10 +9,10 @@ import torch
 import yaml
 
 from tests.conftest import ROOT, cut_budget
-from uda.config import parse_params
 from uda.download import fetch_domain
 from uda.methods import METHODS
 from uda.preprocess import preprocess_domain
+from uda.runs import parse
 from uda.trainer import TrainingDiverged
 from uda.training import train
 
@@ -21,7 +21,7 @@ from uda.training import train
 def data_root(mirror, tmp_path_factory):
     """USPS → MNIST at 32×32, one channel; a seeded 1,500-image subset per split keeps it quick."""
     root = tmp_path_factory.mktemp("data")
-    params = make_params(root)
+    params = make_params(root).params
     for domain in params.exp.domains:
         fetch_domain(domain, params.data.raw_dir, mirror, progress=False)
         preprocess_domain(domain, params.exp.recipe, params.data)
@@ -29,6 +29,7 @@ def data_root(mirror, tmp_path_factory):
 
 
 def make_params(root, methods: dict | None = None, **train):
+    """USPS → MNIST on the 1,500-image subsets in `root`, resolved into run specs."""
     raw = cut_budget(yaml.safe_load((ROOT / "params.yaml").read_text()))
     for name, overrides in (methods or {}).items():
         raw["methods"][name] = {**(raw["methods"].get(name) or {}), **overrides}
@@ -36,7 +37,7 @@ def make_params(root, methods: dict | None = None, **train):
     raw["data"].update(root=str(root), max_per_split=1500)
     raw["train"].update({"steps": 60, "batch_size": 32, "log_every": 10, "eval_every": 20, "checkpoint_every": 20,
                          "threads": 2, "device": "cpu", **train})
-    return parse_params(raw)
+    return parse(raw)
 
 
 def run(params, method, tmp_path, name="run", log=None):
@@ -47,7 +48,7 @@ def run(params, method, tmp_path, name="run", log=None):
         if log:
             log(metrics, step)
 
-    trained, result = train(params, method, tmp_path / name / "out", tmp_path / name / "ckpt", log=record)
+    trained, result = train(params.run(method), tmp_path / name / "out", tmp_path / name / "ckpt", log=record)
     return trained, result, history
 
 

@@ -40,11 +40,16 @@ def _preprocess(args) -> None:
 
 
 def _config(args) -> None:
-    params = load_params(args.params)
-    resolved = params.model_dump(mode="json")
-    resolved["resolved_experiment"] = params.exp.model_dump(mode="json")
-    resolved["params_hash"] = params.digest()
-    print(json.dumps(resolved, indent=2, ensure_ascii=False))
+    from uda import runs
+
+    resolved = runs.load(args.params)
+    params = resolved.params
+    out = params.model_dump(mode="json")
+    out["resolved_experiment"] = params.exp.model_dump(mode="json")
+    out["runs"] = {name: {"key": spec.key, "train": spec.train.model_dump(mode="json"),
+                          "method": spec.config.model_dump(mode="json")} for name, spec in resolved.runs.items()}
+    out["params_hash"] = params.digest()
+    print(json.dumps(out, indent=2, ensure_ascii=False))
 
 
 def _services(args) -> None:
@@ -81,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("domain")
     p.add_argument("--experiment", help="whose recipe to use (default: params.yaml's experiment)")
     p.set_defaults(func=_preprocess)
-    sub.add_parser("config", help="show the resolved config").set_defaults(func=_config)
+    sub.add_parser("config", help="show the resolved config and each method's run spec").set_defaults(func=_config)
     p = sub.add_parser("services", help="run a Prefect server and an MLflow server on 127.0.0.1 (Ctrl-C stops)")
     p.add_argument("--prefect-port", type=int, default=4200)
     p.add_argument("--mlflow-port", type=int, default=5000)

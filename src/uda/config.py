@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -95,56 +96,14 @@ class TrainConfig(Frozen):
 
 
 class MethodConfig(Frozen):
+    """The base of every method's settings (`methods.<name>`); each method file defines its subclass."""
+
     train: dict = Field(default_factory=dict, description="this method's overrides of the train section (e.g. "
                         "a GAN's own step budget); an experiment's train block still wins")
 
 
-class SourceOnlyConfig(MethodConfig):
-    pass
-
-
-class DannConfig(MethodConfig):
-    """Ganin & Lempitsky (2015): L = L_y + w·L_d with a gradient reversal of strength λ_p before D."""
-
-    domain_weight: Annotated[float, Field(ge=0)] = 1.0
-    gamma: Annotated[float, Field(ge=0)] = 10.0  # λ_p = 2/(1+exp(−γp)) − 1
-    bn: Literal["shared", "per_domain"] = Field(
-        "per_domain", description="shared: one forward of [x_s; x_t]; per_domain: separate forwards")
-
-
-class GtaConfig(MethodConfig):
-    """Generate to Adapt (Sankaranarayanan et al., CVPR 2018) with the authors' settings. It owns its four
-    Adam optimisers, so train.optimizer and train.schedule do not apply to it."""
-
-    lr: Annotated[float, Field(gt=0)] = 5e-4
-    beta1: Annotated[float, Field(ge=0, lt=1)] = 0.8
-    lr_decay: Annotated[float, Field(ge=0)] = 1e-4  # lr0 / (1 + lr_decay·iteration) for D, F and C
-    adv_weight: Annotated[float, Field(ge=0)] = 0.1  # F: weight of D's class loss on generated source
-    alpha: Annotated[float, Field(ge=0)] = 0.3  # F: adv_weight·alpha weighs D's real loss on generated target
-    embedder: Literal["dig1", "dig2"] = "dig1"  # F/C: the authors' DigF1/DigC1, or the stand-in DigF2/DigC2
-    # 1: the paper's AC-GAN D; 2: a source D (classes + "fake", one loss) and a target D (real/fake)
-    discriminators: Literal[1, 2] = 1
-    nz: Annotated[int, Field(gt=0)] = 512
-    ndf: Annotated[int, Field(gt=0)] = 64
-    ngf: Annotated[int, Field(gt=0)] = 64
-    # Collapse guard: stop when D's loss stays below collapse_d_loss while G's exceeds collapse_g_loss
-    # for collapse_steps consecutive iterations.
-    collapse_steps: Annotated[int, Field(gt=0)] = 500
-    collapse_d_loss: Annotated[float, Field(gt=0)] = 0.01
-    collapse_g_loss: Annotated[float, Field(gt=0)] = 10.0
-
-
-class MethodsConfig(Frozen):
-    source_only: SourceOnlyConfig = SourceOnlyConfig()
-    dann: DannConfig = DannConfig()
-    gta: GtaConfig = GtaConfig()
-
-
-METHOD_NAMES = ("source_only", "dann", "gta")
-
-
 class PipelineConfig(Frozen):
-    methods: Annotated[list[Literal[METHOD_NAMES]], Field(min_length=1)] = list(METHOD_NAMES)
+    methods: Annotated[list[str], Field(min_length=1)]  # registered names, checked by uda.runs
 
     @model_validator(mode="after")
     def _unique(self):
@@ -170,9 +129,9 @@ class TsneConfig(Frozen):
 class Experiment(Frozen):
     source: str
     target: str
-    recipe: Recipe = Recipe()
+    recipe: Recipe
     description: str = ""
-    train: dict = Field(default_factory=dict, description="overrides of the top-level train section")
+    train: dict = Field(description="overrides of the top-level train section ({} for none)")
 
     @field_validator("source", "target")
     @classmethod
@@ -204,21 +163,64 @@ class DataConfig(Frozen):
         return Path(self.root) / "processed"
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge(base: dict, over: dict) -> dict:
+    """`over` on top of `base`, recursively for nested mappings."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
+def method_train(block: dict | None) -> dict:
+    """A raw `methods.<name>` block's own train overrides."""
+    train = (block or {}).get("train", {})
+    return train if isinstance(train, dict) else {}  # a non-mapping is reported by the method's own schema
+
+
+def train_layers(params: Params, method: str, experiment: str) -> dict[str, dict]:
+    """The three layers a run's train settings merge from, lowest first, by their key path."""
+    return {"train": params.train, f"methods.{method}.train": method_train(params.methods.get(method)),
+            f"experiments.{experiment}.train": params.experiments[experiment].train}
+
+
+def resolve_train(params: Params, method: str, experiment: str | None = None) -> TrainConfig:
+    """train, then methods.<method>.train, then the experiment's train block: validated as merged, and an
+    error names the layer that set the offending key."""
+    layers = train_layers(params, method, experiment or params.experiment)
+    merged: dict = {}
+    for layer in layers.values():
+        merged = merge(merged, layer)
+    try:
+        return TrainConfig.model_validate(merged)
+    except ValidationError as e:
+        raise _NestedError(_describe(e, "", lambda loc: _layer_of(layers, loc))) from None
+
+
+def _layer_of(layers: dict[str, dict], loc: tuple) -> str:
+    """The highest layer that spells out the key at `loc` (the first layer when none does)."""
+    if not loc:  # a check of the merged whole (e.g. exactly one of steps and epochs): name every layer
+        return " + ".join(layers)
+    for prefix, layer in reversed(layers.items()):
+        node = layer
+        for part in loc:
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            return prefix
+    return next(iter(layers))
+
+
 class Params(Frozen):
+    """Every block of params.yaml is required: a missing one is an error, not silently defaulted."""
+
     experiment: str
-    data: DataConfig = DataConfig()
-    train: dict = Field(default_factory=dict)
-    methods: MethodsConfig = MethodsConfig()
-    pipeline: PipelineConfig = PipelineConfig()
-    evaluate: EvaluateConfig = EvaluateConfig()
-    tsne: TsneConfig = TsneConfig()
+    data: DataConfig
+    train: dict
+    methods: dict[str, dict | None] = Field(description="each method's settings, typed by uda.runs")
+    pipeline: PipelineConfig
+    evaluate: EvaluateConfig
+    tsne: TsneConfig
     experiments: dict[str, Experiment]
 
     @model_validator(mode="after")
@@ -226,31 +228,15 @@ class Params(Frozen):
         if self.experiment not in self.experiments:
             raise ValueError(f"experiment {self.experiment!r} is not declared under experiments "
                              f"(declared: {', '.join(self.experiments)})")
-        # Every experiment's merged train settings are checked now, before any work.
-        checks = {"train": self.train} | {f"experiments.{n}.train": _merge(self.train, e.train)
-                                          for n, e in self.experiments.items()}
-        checks |= {f"methods.{m}.train": _merge(self.train, getattr(self.methods, m).train)
-                   for m in type(self.methods).model_fields}
-        for prefix, raw in checks.items():
-            try:
-                TrainConfig.model_validate(raw)
-            except ValidationError as e:
-                raise _NestedError(_describe(e, "", prefix)) from None
+        # Every experiment × method merge of train settings is checked now, before any work.
+        for name in self.experiments:
+            for method in sorted(set(self.methods) | set(self.pipeline.methods)):
+                resolve_train(self, method, name)
         return self
 
     @property
     def exp(self) -> Experiment:
         return self.experiments[self.experiment]
-
-    @property
-    def train_config(self) -> TrainConfig:
-        """The top-level train section with the chosen experiment's overrides merged in."""
-        return TrainConfig.model_validate(_merge(self.train, self.exp.train))
-
-    def train_for(self, method: str) -> TrainConfig:
-        """What `method` trains with: train, then methods.<method>.train, then the experiment's train block."""
-        return TrainConfig.model_validate(_merge(_merge(self.train, getattr(self.methods, method).train),
-                                                 self.exp.train))
 
     def digest(self) -> str:
         """Short hash of the resolved config: equal hashes mean equal settings."""
@@ -262,12 +248,16 @@ class _NestedError(Exception):
     """Raised inside validators; not a ValueError, so pydantic passes it through unchanged."""
 
 
-def _describe(e: ValidationError, source: str, prefix: str = "") -> str:
+def _describe(e: ValidationError, source: str, prefix: str | Callable[[tuple], str] = "") -> str:
+    """One line per error: the full key path, what is wrong, what was given. `prefix` is the path of the
+    validated block (or a function of the error's location that returns it)."""
     lines = []
     for err in e.errors():
-        key = ".".join([prefix] * bool(prefix) + [str(p) for p in err["loc"]]) or "(top level)"
+        head = prefix(err["loc"]) if callable(prefix) else prefix
+        key = ".".join([head] * bool(head) + [str(p) for p in err["loc"]]) or "(top level)"
         msg = "unknown key (not allowed here)" if err["type"] == "extra_forbidden" else err["msg"]
-        got = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {err['input']!r})"
+        whole = not err["loc"]  # the input is the whole block: too long to repeat
+        got = "" if whole or err["type"] in ("missing", "extra_forbidden") else f" (got {err['input']!r})"
         lines.append(f"  {key}: {msg}{got}")
     return f"{source}: invalid config\n" * bool(source) + "\n".join(lines)
 

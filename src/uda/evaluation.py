@@ -18,42 +18,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F_
 
-from uda.batches import Domain
-from uda.config import Params
-from uda.datasets import dataset_of
+from uda.config import EvaluateConfig
 from uda.domain_gap import domain_classifier_error, proxy_a_distance
 from uda.io import atomic_write, write_json
 from uda.methods import Method
-from uda.training import accuracy, build_method, load_role, resolve_device
+from uda.results import headline
+from uda.runs import RunSpec
+from uda.runtime import accuracy, load_role, load_trained, outputs, resolve_device, sample
 from uda.validation import density_ratio, dev_risk
 from uda.viz import save_confusion
-
-
-def load_trained(params: Params, name: str, model_dir: Path, device: torch.device) -> Method:
-    """The method with the weights the train stage wrote (models/<name>/model.pt), in eval mode."""
-    path = Path(model_dir) / "model.pt"
-    model = torch.load(path, map_location="cpu", weights_only=True)
-    if model.get("method") != name:
-        raise ValueError(f"{path}: holds method {model.get('method')!r}, expected {name!r}")
-    method = build_method(params, name, params.exp.recipe.channels, 1, device)
-    for k, state in model["nets"].items():
-        method.nets[k].load_state_dict(state)
-    method.train(False)
-    return method
-
-
-@torch.no_grad()
-def outputs(method: Method, domain: Domain, batch_size: int, idx: torch.Tensor | None = None):
-    """Features (float32 numpy) and class logits (torch, CPU) over a domain, or the rows `idx` of it."""
-    idx = torch.arange(len(domain)) if idx is None else idx
-    feats, logits = [], []
-    for i in range(0, len(idx), batch_size):
-        x, _ = domain.batch(idx[i:i + batch_size])
-        with method.autocast():
-            f = method.features(x)
-            logits.append(method.classify(f).float().cpu())
-        feats.append(f.float().flatten(1).cpu())
-    return torch.cat(feats).numpy(), torch.cat(logits)
 
 
 def class_metrics(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> dict:
@@ -62,13 +35,6 @@ def class_metrics(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> dict:
     per_class = cm.diagonal() / np.maximum(cm.sum(1), 1)
     return {"test_acc": float(cm.trace() / max(cm.sum(), 1)), "n": int(cm.sum()),
             "class_acc": {c: float(a) for c, a in zip(classes, per_class, strict=True)}, "confusion": cm.tolist()}
-
-
-def sample(n: int, k: int, seed: int) -> torch.Tensor:
-    """A seeded subset of k of n indices (all of them when k ≥ n), in index order."""
-    if k >= n:
-        return torch.arange(n)
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k].sort().values
 
 
 def _write_predictions(path: Path, y: np.ndarray, pred: np.ndarray, classes: list[str]) -> None:
@@ -102,18 +68,18 @@ def _dev_candidates(method: Method, model_dir: Path, data: dict, batch_size: int
     return rows
 
 
-def evaluate(params: Params, name: str, model_dir: Path, out_dir: Path) -> dict:
-    cfg, ecfg, out_dir = params.train_for(name), params.evaluate, Path(out_dir)
+def evaluate(spec: RunSpec, ecfg: EvaluateConfig, model_dir: Path, out_dir: Path) -> dict:
+    cfg, name, out_dir = spec.train, spec.method, Path(out_dir)
     device = resolve_device(cfg.device)
-    method = load_trained(params, name, model_dir, device)
-    classes = list(dataset_of(params.exp.source).classes)
+    method = load_trained(spec, model_dir, device)
+    classes = list(spec.classes)
     roles = ("source", "source_val", "source_test", "target", "target_test")
-    data = {r: load_role(params, cfg, r, device) for r in roles}
+    data = {r: load_role(spec, r, device) for r in roles}
     k = ecfg.features_per_domain
     data |= {"source_idx": sample(len(data["source"]), k, ecfg.seed),
              "target_idx": sample(len(data["target"]), k, ecfg.seed + 1),
              "val_idx": sample(len(data["source_val"]), k, ecfg.seed + 2)}
-    result: dict = {"method": name, "experiment": params.experiment}
+    result: dict = {"method": name, "experiment": spec.experiment}
     feats = {}
     for role in ("source", "target"):
         domain = data[f"{role}_test"]
@@ -123,7 +89,7 @@ def evaluate(params: Params, name: str, model_dir: Path, out_dir: Path) -> dict:
         feats[role] = f[sample(len(f), k, ecfg.seed + 3).numpy()]
         _write_predictions(out_dir / f"predictions_{role}.csv", y, pred, classes)
         save_confusion(result[role]["confusion"], classes, out_dir / f"confusion_{role}.png",
-                       f"{name}: {getattr(params.exp, role)} test, accuracy {result[role]['test_acc']:.3f}")
+                       f"{name}: {getattr(spec.exp, role)} test, accuracy {result[role]['test_acc']:.3f}")
     error = domain_classifier_error(feats["source"], feats["target"], ecfg.seed, ecfg.svm_c)
     result["domain"] = {"classifier_acc": 1.0 - error, "pad": proxy_a_distance(error)}
     candidates = _dev_candidates(method, model_dir, data, cfg.eval_batch_size, ecfg.seed)
@@ -133,32 +99,3 @@ def evaluate(params: Params, name: str, model_dir: Path, out_dir: Path) -> dict:
     write_json(out_dir / "details.json", result)
     write_json(out_dir / "metrics.json", headline(result))  # what `dvc metrics show` lists
     return result
-
-
-def target_acc_at(result: dict, step) -> float | None:
-    """The (report-only) target accuracy of DEV's candidate at `step`."""
-    return next((c["target_test_acc_report_only"] for c in result["dev"]["candidates"] if c["step"] == step), None)
-
-
-def headline(result: dict) -> dict:
-    dev = result["dev"]
-    at = lambda step: target_acc_at(result, step)  # noqa: E731
-    return {"target": {"test_acc": result["target"]["test_acc"]}, "source": {"test_acc": result["source"]["test_acc"]},
-            "domain": result["domain"], "dev": {"selected_step": dev["selected_step"],
-                                                "selected_target_test_acc": at(dev["selected_step"]),
-                                                "last_target_test_acc": at(dev["last_step"])}}
-
-
-def flat_metrics(result: dict) -> dict[str, float]:
-    """The scalar metrics, with namespaced keys (target/test_acc, target/class_acc/3, domain/pad, dev/…)."""
-    out = {}
-    for role in ("source", "target"):
-        out[f"{role}/test_acc"] = result[role]["test_acc"]
-        out |= {f"{role}/class_acc/{c}": a for c, a in result[role]["class_acc"].items()}
-    out |= {f"domain/{k}": v for k, v in result["domain"].items()}
-    dev = result["dev"]
-    out |= {"dev/selected_risk": dev["selected_risk"], "dev/last_risk": dev["last_risk"]}
-    if dev["selected_step"] is not None:
-        out["dev/selected_step"] = dev["selected_step"]
-        out["report/dev_selected_target_test_acc"] = target_acc_at(result, dev["selected_step"])
-    return out

@@ -7,12 +7,11 @@ and a learning-curve PNG per method. With several seeds, each number is mean ± 
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 from uda.config import Params
-from uda.evaluation import target_acc_at
 from uda.published import published
+from uda.results import mean_std, target_acc_at
 from uda.viz import save_curves
 
 # Summary columns: (key, header, how to read it from one evaluation)
@@ -25,15 +24,6 @@ COLUMNS = [
     ("dev_selected_target_acc", "its target acc", lambda r: target_acc_at(r, r["dev"]["selected_step"])),
     ("last_step", "last step", lambda r: r["dev"]["last_step"]),
 ]
-
-
-def mean_std(values: list) -> dict:
-    """mean ± sample std over seeds (None values, e.g. a metric a run lacks, are left out)."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return {"mean": None, "std": None, "n": 0}
-    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "n": len(values), "values": values}
 
 
 def summarize(params: Params, evaluations: dict[str, list[dict]]) -> dict:

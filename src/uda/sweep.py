@@ -12,7 +12,7 @@ import itertools
 import math
 from pathlib import Path
 
-from uda.report import mean_std
+from uda.results import mean_std
 from uda.viz import save_heatmap
 
 

@@ -105,6 +105,21 @@ def run_tags(params, stage: str, **extra: str) -> dict[str, str]:
             "git_commit": git_commit(), "params_hash": params.digest(), **extra}
 
 
+def run_name(spec) -> str:
+    """A method's training run (a uda.runs.RunSpec), which its evaluation and t-SNE also log into."""
+    return f"{spec.method}-seed{spec.train.seed}"
+
+
+def training_run_id(model_dir: Path | str) -> str:
+    """The MLflow run a train stage wrote to models/<method>/mlflow_run_id."""
+    from uda.io import DataError
+
+    path = Path(model_dir) / "mlflow_run_id"
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run the train stage first (dvc repro train@{Path(model_dir).name})")
+    return path.read_text().strip()
+
+
 def log_torch_model(module, input_example, name: str = "model") -> None:
     """The model as an MLflow PyTorch model (mlflow.pytorch.load_model), exported as a traced pt2 graph
     from `input_example` (one normalised input batch, a numpy array), so loading needs no uda code."""

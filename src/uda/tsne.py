@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.manifold import TSNE
 
-from uda.config import Params, TsneConfig
+from uda.config import Experiment, TsneConfig
 from uda.datasets import dataset_of
-from uda.evaluation import load_trained, outputs, sample
 from uda.io import atomic_write
-from uda.training import load_role, resolve_device
+from uda.runs import RunSpec
+from uda.runtime import load_role, load_trained, outputs, resolve_device, sample
 from uda.viz import save_scatter_grid
 
 
@@ -28,14 +28,14 @@ def embed(features: np.ndarray, cfg: TsneConfig) -> np.ndarray:
     return tsne.fit_transform(features.astype(np.float32))
 
 
-def method_embedding(params: Params, name: str, model_dir: Path) -> dict:
+def method_embedding(spec: RunSpec, tcfg: TsneConfig, model_dir: Path) -> dict:
     """2-D points of the sampled source and target test features, with their domain and class."""
-    cfg, tcfg = params.train_for(name), params.tsne
+    cfg = spec.train
     device = resolve_device(cfg.device)
-    method = load_trained(params, name, model_dir, device)
+    method = load_trained(spec, model_dir, device)
     feats, domain, label = [], [], []
     for d, role in enumerate(("source_test", "target_test")):
-        data = load_role(params, cfg, role, device)
+        data = load_role(spec, role, device)
         idx = sample(len(data), tcfg.per_domain, tcfg.seed + d)
         f, _ = outputs(method, data, cfg.eval_batch_size, idx)
         feats.append(f)
@@ -45,10 +45,9 @@ def method_embedding(params: Params, name: str, model_dir: Path) -> dict:
             "label": np.concatenate(label)}
 
 
-def save_figures(params: Params, embeddings: dict[str, dict], out_dir: Path) -> list[Path]:
+def save_figures(exp: Experiment, embeddings: dict[str, dict], out_dir: Path) -> list[Path]:
     """<method>_domain.png, <method>_class.png, <method>.csv for each method, and all_methods.png."""
     out_dir = Path(out_dir)
-    exp = params.exp
     domains, classes = [exp.source, exp.target], list(dataset_of(exp.source).classes)
     paths, by_domain, by_class = [], [], []
     for name, e in embeddings.items():

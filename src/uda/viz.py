@@ -4,16 +4,20 @@ headless). Every file is written atomically."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from uda.io import atomic_write
+
+if TYPE_CHECKING:
+    import torch
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
     """uint8 N×C×H×W → one PNG grid."""
+    from torchvision.utils import make_grid  # here: the report draws with matplotlib only, and needs no torch
+
     grid = make_grid(images[: nrow * nrow], nrow=nrow, padding=2, pad_value=255)
     with atomic_write(Path(path)) as f:
         Image.fromarray(grid.permute(1, 2, 0).numpy()).save(f, format="PNG")

@@ -1,6 +1,10 @@
 """What every method shares: it owns its sub-networks, optimisers and schedulers, and `step` does one
 training iteration (however many updates that takes) and returns a dict of detached scalar losses, so one
-generic loop (uda.trainer) trains every method without knowing which it is."""
+generic loop (uda.trainer) trains every method without knowing which it is.
+
+A method is one file in this package defining `METHOD` (the class, whose `name` is the file's name) and
+its settings as `METHOD.Config`, a subclass of `MethodConfig`: the schema of `methods.<name>` in
+params.yaml. Nothing else needs an edit to add one."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from uda.config import OptimizerConfig, ScheduleConfig, TrainConfig
+from uda.config import MethodConfig, OptimizerConfig, ScheduleConfig, TrainConfig
 from uda.models import build, xavier_init
 from uda.optim import make_optimizer, make_scheduler
 
@@ -36,6 +40,7 @@ class Batch:
 
 class Method:
     name: ClassVar[str]
+    Config: ClassVar[type[MethodConfig]] = MethodConfig  # the schema of its methods.<name> block
     uses_target: ClassVar[bool] = True  # whether step() reads batch.x_t
     eval_nets: ClassVar[tuple[str, ...]] = ("F", "C")  # all that predict() and features() use
 

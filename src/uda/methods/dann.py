@@ -12,11 +12,14 @@ while F maximises it. λ_p = 2/(1+exp(−γ·p)) − 1 (§5.2.2).
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import torch
 import torch.nn.functional as F_
+from pydantic import Field
 from torch import nn
 
-from uda.config import DannConfig, TrainConfig
+from uda.config import MethodConfig, TrainConfig
 from uda.methods.base import Batch, Method
 from uda.schedules import grl_lambda
 
@@ -37,8 +40,18 @@ def grad_reverse(x: torch.Tensor, lambda_: float) -> torch.Tensor:
     return _GradientReversal.apply(x, lambda_)
 
 
+class DannConfig(MethodConfig):
+    """L = L_y + w·L_d with a gradient reversal of strength λ_p before D."""
+
+    domain_weight: Annotated[float, Field(ge=0)] = 1.0  # w
+    gamma: Annotated[float, Field(ge=0)] = 10.0  # λ_p = 2/(1+exp(−γp)) − 1
+    bn: Literal["shared", "per_domain"] = Field(
+        "per_domain", description="shared: one forward of [x_s; x_t]; per_domain: separate forwards")
+
+
 class Dann(Method):
     name = "dann"
+    Config = DannConfig
 
     def __init__(self, nets: dict[str, nn.Module], cfg: DannConfig, train: TrainConfig, total_steps: int):
         super().__init__({"F": nets["F"], "C": nets["C"], "D": nets["D"]}, train)

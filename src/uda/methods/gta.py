@@ -30,14 +30,39 @@ analogue of the paper's real-loss term.
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import torch
 import torch.nn.functional as F_
+from pydantic import Field
 from torch import nn
 
-from uda.config import GtaConfig, TrainConfig
+from uda.config import MethodConfig, TrainConfig
 from uda.methods.base import Batch, Method, TrainingDiverged
 from uda.models import gta as nets_gta
 from uda.schedules import inverse_decay_factor
+
+
+class GtaConfig(MethodConfig):
+    """The authors' settings. GTA owns its four Adam optimisers, so train.optimizer and train.schedule do not
+    apply to it."""
+
+    lr: Annotated[float, Field(gt=0)] = 5e-4
+    beta1: Annotated[float, Field(ge=0, lt=1)] = 0.8
+    lr_decay: Annotated[float, Field(ge=0)] = 1e-4  # lr0 / (1 + lr_decay·iteration) for D, F and C
+    adv_weight: Annotated[float, Field(ge=0)] = 0.1  # a: F's weight of D's class loss on generated source
+    alpha: Annotated[float, Field(ge=0)] = 0.3  # F: a·α weighs D's real loss on generated target
+    embedder: Literal["dig1", "dig2"] = "dig1"  # F/C: the authors' DigF1/DigC1, or the stand-in DigF2/DigC2
+    # 1: the paper's AC-GAN D; 2: a source D (classes + "fake", one loss) and a target D (real/fake)
+    discriminators: Literal[1, 2] = 1
+    nz: Annotated[int, Field(gt=0)] = 512
+    ndf: Annotated[int, Field(gt=0)] = 64
+    ngf: Annotated[int, Field(gt=0)] = 64
+    # Collapse guard: stop when D's loss stays below collapse_d_loss while G's exceeds collapse_g_loss
+    # for collapse_steps consecutive iterations.
+    collapse_steps: Annotated[int, Field(gt=0)] = 500
+    collapse_d_loss: Annotated[float, Field(gt=0)] = 0.01
+    collapse_g_loss: Annotated[float, Field(gt=0)] = 10.0
 
 
 def real(logit: torch.Tensor) -> torch.Tensor:
@@ -68,6 +93,7 @@ def to_pixels(x: torch.Tensor, mean: torch.Tensor | None, std: torch.Tensor | No
 
 class GenerateToAdapt(Method):
     name = "gta"
+    Config = GtaConfig
 
     @classmethod
     def build_nets(cls, cfg: GtaConfig, train: TrainConfig, num_classes: int, channels: int,
@@ -95,6 +121,10 @@ class GenerateToAdapt(Method):
             if k != "G":
                 self.schedulers[k] = torch.optim.lr_scheduler.LambdaLR(
                     self.optimizers[k], lambda step: inverse_decay_factor(step, cfg.lr_decay))
+        # The variant's two pieces: D's update, and the losses G and F take from the updated D.
+        self.update_discriminators, self.adversarial_losses = {
+            1: (self._update_acgan_d, self._acgan_losses), 2: (self._update_two_ds, self._two_d_losses)
+        }[cfg.discriminators]
         self.collapse_run = 0  # consecutive iterations that look like a collapse
 
     def _labels(self, y_s: torch.Tensor, n_t: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,58 +145,72 @@ class GenerateToAdapt(Method):
             self.schedulers[name].step()
 
     def step(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
-        Fn, Cn, G, D = (self.nets[k] for k in "FCGD")
-        x_s, y_s, x_t, k = batch.x_s, batch.y_s, batch.x_t, self.num_classes
-        two = self.cfg.discriminators == 2
+        x_s, y_s, x_t = batch.x_s, batch.y_s, batch.x_t
         onehot_s, onehot_t = self._labels(y_s, len(x_t))
         z = torch.randn(len(x_s), self.cfg.nz, device=x_s.device)
         with self.autocast():
-            f_s, f_t = Fn(torch.cat([x_s, x_t])).split([len(x_s), len(x_t)])  # F has no batch norm: exact
-            g_s, g_t = G(onehot_s, f_s, z), G(onehot_t, f_t, z[:len(x_t)])
-
-            # D (D_s and D_t) on real images and on G's samples, detached
-            x_real = to_pixels(x_s, batch.mean_s, batch.std_s)
-            if two:
-                loss_d = ce(D(x_real)[1], y_s) + ce(D(g_s.detach())[1], k)
-                loss_dt = (real(self.nets["D_t"](to_pixels(x_t, batch.mean_t, batch.std_t))[0])
-                           + fake(self.nets["D_t"](g_t.detach())[0]))
-            else:
-                (rs, rc), (fs, _), (ft, _) = D(x_real), D(g_s.detach()), D(g_t.detach())
-                loss_d = ce(rc, y_s) + real(rs) + fake(fs) + fake(ft)
-        self.update("D", loss_d)
-        if two:
-            self.update("D_t", loss_dt)
+            f_s, f_t = self.nets["F"](torch.cat([x_s, x_t])).split([len(x_s), len(x_t)])  # F has no batch norm
+            g_s, g_t = self.nets["G"](onehot_s, f_s, z), self.nets["G"](onehot_t, f_t, z[:len(x_t)])
+        out = self.update_discriminators(batch, g_s.detach(), g_t.detach())  # eq. 1 on G's samples, fixed
 
         with self.autocast():  # one forward of the updated D serves both G's and F's losses
-            fs, fc = D(g_s)
-            if two:
-                ft_g = self.nets["D_t"](g_t)[0]
-                loss_g = ce(fc, y_s) + real(ft_g)
-                loss_adv_t = not_fake(D(g_t)[1])
-            else:
-                ft = D(g_t)[0]
-                loss_g = ce(fc, y_s) + real(fs)
-                loss_adv_t = real(ft)
-        grads_g = self.grads("G", loss_g)
+            loss_g, loss_adv_s, loss_adv_t = self.adversarial_losses(g_s, g_t, y_s)
+        grads_g = self.grads("G", loss_g)  # eq. 2, taken before F moves G's input
 
         with self.autocast():
-            logits = Cn(f_s.detach())
-            loss_c = ce(logits, y_s)
+            logits_s = self.nets["C"](f_s.detach())
+            loss_c = ce(logits_s, y_s)  # eq. 3
         self.update("C", loss_c)
 
-        with self.autocast():
-            loss_cls = ce(Cn(f_s), y_s)
-            loss_f = loss_cls + self.cfg.adv_weight * ce(fc, y_s) + self.cfg.adv_weight * self.cfg.alpha * loss_adv_t
+        with self.autocast():  # eq. 4, with C after its update
+            loss_cls = ce(self.nets["C"](f_s), y_s)
+            cfg = self.cfg
+            loss_f = loss_cls + cfg.adv_weight * loss_adv_s + cfg.adv_weight * cfg.alpha * loss_adv_t
         self.apply("F", self.grads("F", loss_f))
         self.apply("G", grads_g)
 
-        self._guard_collapse(loss_d + (loss_dt if two else 0), loss_g)
-        out = {"loss/class": loss_cls.detach(), "loss/total": loss_f.detach(), "loss/D": loss_d.detach(),
-               "loss/G": loss_g.detach(), "loss/C": loss_c.detach(),
-               "train/source_acc": (logits.argmax(1) == y_s).float().mean(), "schedule/lr": torch.tensor(self.lr("F"))}
-        if two:
-            out["loss/D_t"] = loss_dt.detach()
-        return out
+        self._guard_collapse(sum(out.values()), loss_g)
+        return out | {"loss/class": loss_cls.detach(), "loss/total": loss_f.detach(), "loss/G": loss_g.detach(),
+                      "loss/C": loss_c.detach(), "train/source_acc": (logits_s.argmax(1) == y_s).float().mean(),
+                      "schedule/lr": torch.tensor(self.lr("F"))}
+
+    # -- discriminators: 1, the paper's AC-GAN D --------------------------------------------------------
+    def _update_acgan_d(self, batch: Batch, g_s: torch.Tensor, g_t: torch.Tensor) -> dict[str, torch.Tensor]:
+        """L_D = L_ac(D(x_s), y_s) + L_bce(D(x_s), real) + L_bce(D(G(f_s)), fake) + L_bce(D(G(f_t)), fake)."""
+        D = self.nets["D"]
+        with self.autocast():
+            d_rf_x_s, d_cls_x_s = D(to_pixels(batch.x_s, batch.mean_s, batch.std_s))
+            loss_d = ce(d_cls_x_s, batch.y_s) + real(d_rf_x_s) + fake(D(g_s)[0]) + fake(D(g_t)[0])
+        self.update("D", loss_d)
+        return {"loss/D": loss_d.detach()}
+
+    def _acgan_losses(self, g_s: torch.Tensor, g_t: torch.Tensor, y_s: torch.Tensor):
+        """G: L_ac(D(G(f_s)), y_s) + L_bce(D(G(f_s)), real); F's terms: L_ac(D(G(f_s)), y_s) and
+        L_bce(D(G(f_t)), real)."""
+        d_rf_g_s, d_cls_g_s = self.nets["D"](g_s)
+        d_rf_g_t = self.nets["D"](g_t)[0]
+        loss_adv_s = ce(d_cls_g_s, y_s)
+        return loss_adv_s + real(d_rf_g_s), loss_adv_s, real(d_rf_g_t)
+
+    # -- discriminators: 2, the MNIST→SVHN study's source D (classes + fake) and target D --------------
+    def _update_two_ds(self, batch: Batch, g_s: torch.Tensor, g_t: torch.Tensor) -> dict[str, torch.Tensor]:
+        """D_s: L_ce(D_s(x_s), y_s) + L_ce(D_s(G(f_s)), fake);
+        D_t: L_bce(D_t(x_t), real) + L_bce(D_t(G(f_t)), fake)."""
+        D_s, D_t, fake_class = self.nets["D"], self.nets["D_t"], self.num_classes
+        with self.autocast():
+            x_s_real = to_pixels(batch.x_s, batch.mean_s, batch.std_s)
+            loss_d_s = ce(D_s(x_s_real)[1], batch.y_s) + ce(D_s(g_s)[1], fake_class)
+            loss_d_t = real(D_t(to_pixels(batch.x_t, batch.mean_t, batch.std_t))[0]) + fake(D_t(g_t)[0])
+        self.update("D", loss_d_s)
+        self.update("D_t", loss_d_t)
+        return {"loss/D": loss_d_s.detach(), "loss/D_t": loss_d_t.detach()}
+
+    def _two_d_losses(self, g_s: torch.Tensor, g_t: torch.Tensor, y_s: torch.Tensor):
+        """G: L_ce(D_s(G(f_s)), y_s) + L_bce(D_t(G(f_t)), real); F's terms: L_ce(D_s(G(f_s)), y_s) and
+        −log(1 − p_fake(D_s(G(f_t))))."""
+        D_s, D_t = self.nets["D"], self.nets["D_t"]
+        loss_adv_s = ce(D_s(g_s)[1], y_s)
+        return loss_adv_s + real(D_t(g_t)[0]), loss_adv_s, not_fake(D_s(g_t)[1])
 
     def _guard_collapse(self, loss_d: torch.Tensor, loss_g: torch.Tensor) -> None:
         """D winning outright while G's loss explodes, for many iterations in a row, is a collapse."""

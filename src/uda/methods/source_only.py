@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F_
 from torch import nn
 
-from uda.config import SourceOnlyConfig, TrainConfig
+from uda.config import MethodConfig, TrainConfig
 from uda.methods.base import Batch, Method
 
 
@@ -14,7 +14,7 @@ class SourceOnly(Method):
     name = "source_only"
     uses_target = False
 
-    def __init__(self, nets: dict[str, nn.Module], cfg: SourceOnlyConfig, train: TrainConfig, total_steps: int):
+    def __init__(self, nets: dict[str, nn.Module], cfg: MethodConfig, train: TrainConfig, total_steps: int):
         super().__init__({"F": nets["F"], "C": nets["C"]}, train)
         self.add_optimizer("main", ["F", "C"], train.optimizer, train.schedule, total_steps)
 

@@ -7,19 +7,20 @@ import torch
 import yaml
 
 from tests.conftest import ROOT
-from uda.config import GtaConfig, parse_params
 from uda.methods import METHODS, Batch
 from uda.methods.base import TrainingDiverged
+from uda.methods.gta import GtaConfig
+from uda.runs import parse
 
 
 def make(channels: int, **gta):
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["methods"]["gta"] = gta
-    params = parse_params(raw)
-    cls, cfg = METHODS["gta"], params.methods.gta
+    spec = parse(raw).run("gta")
+    cls, cfg = METHODS["gta"], spec.config
     torch.manual_seed(0)
-    nets = cls.build_nets(cfg, params.train_config, 10, channels, 32)
-    return cls(nets, cfg, params.train_config, total_steps=100)
+    nets = cls.build_nets(cfg, spec.train, 10, channels, 32)
+    return cls(nets, cfg, spec.train, total_steps=100)
 
 
 def batch(channels: int, n: int = 8) -> Batch:
