@@ -17,6 +17,12 @@ for _key, _value in {
     "DVC_NO_ANALYTICS": "1",
     # A fresh PREFECT_HOME migrates its database first; on a busy 2-core machine that outlasts the 20 s default.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    # A server that stops answering fails the stage in seconds rather than minutes of retries (the defaults
+    # retry for about five); a multi-machine deployment may raise them.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    "PREFECT_CLIENT_MAX_RETRIES": "2",
 }.items():
     os.environ.setdefault(_key, _value)
 

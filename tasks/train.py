@@ -26,22 +26,32 @@ def _log_images(images: dict, step: int) -> None:
 def train_method(spec: RunSpec, out_dir: Path, checkpoint_root: Path) -> dict:
     run_file = Path(checkpoint_root) / spec.key / "mlflow_run_id"
     run_id = run_file.read_text().strip() if run_file.exists() else None  # resuming: same MLflow run
+    if run_id is not None and not tracking.run_exists(run_id):
+        print(f"{run_file}: MLflow run {run_id} is not in this tracking store ({tracking.tracking_uri()}); the "
+              "resumed training is logged to a new run", flush=True)
+        run_id = None
     tags = tracking.run_tags(spec, "train", method=spec.method, seed=str(spec.train.seed))
     with tracking.run(spec.experiment, run_name=tracking.run_name(spec), tags=tags, run_id=run_id) as active:
         if run_id is None:
             with atomic_write(run_file, "w") as f:
                 f.write(active.info.run_id)
             tracking.log_params(spec.logged_params())
-        trained, result = train(spec, out_dir, checkpoint_root, log=tracking.log_metrics, log_images=_log_images)
-        tracking.log_metrics({f"selected/{k.replace('/', '_')}": v for k, v in result.selected.items()}
-                             | {"selected/step": result.selected_step})
-        for name in ("model.pt", "metrics.json"):
-            tracking.log_artifact(Path(out_dir) / name)
-        recipe = spec.exp.recipe
-        tracking.log_torch_model(trained.classifier(), np.zeros((2, recipe.channels, recipe.image_size,
-                                                                 recipe.image_size), dtype=np.float32))
-        with atomic_write(Path(out_dir) / "mlflow_run_id", "w") as f:  # evaluate and t-SNE log into this run
-            f.write(active.info.run_id)
-        # The whole history, read back from MLflow (complete across a resume), for the report's curves.
-        write_json(Path(out_dir) / "history.json", tracking.metric_history(active.info.run_id))
-        return {"run_id": active.info.run_id, "selected_step": result.selected_step, **result.selected}
+        run_id = active.info.run_id
+
+        def finish(tmp: Path, trained, result) -> None:  # into the stage's outputs before they replace the old
+            tracking.log_metrics({f"selected/{k.replace('/', '_')}": v for k, v in result.selected.items()}
+                                 | {"selected/step": result.selected_step})
+            for name in ("model.pt", "metrics.json"):
+                tracking.log_artifact(tmp / name)
+            recipe = spec.exp.recipe
+            tracking.log_torch_model(trained.classifier(), np.zeros((2, recipe.channels, recipe.image_size,
+                                                                     recipe.image_size), dtype=np.float32))
+            (tmp / "mlflow_run_id").write_text(run_id)  # evaluate and t-SNE log into this run
+            # The loop's history, read back from MLflow (complete across a resume), for the report's curves;
+            # from step 1, as what is logged without a step (the selection, the evaluation) is not history,
+            # so that re-running a finished stage writes the same file.
+            write_json(tmp / "history.json", tracking.metric_history(run_id, first_step=1))
+
+        _, result = train(spec, out_dir, checkpoint_root, log=tracking.log_metrics, log_images=_log_images,
+                          finish=finish)
+        return {"run_id": run_id, "selected_step": result.selected_step, **result.selected}

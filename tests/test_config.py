@@ -51,6 +51,30 @@ def test_bad_config_names_key_and_what_is_allowed(edit, key, expect):
     assert key in str(e.value) and expect in str(e.value) and "params.yaml" in str(e.value)
 
 
+@pytest.mark.parametrize("key, value, expect", [
+    ("steps", True, "train.steps: Input should be a valid integer (got True)"),
+    ("steps", "60", "train.steps: Input should be a valid integer (got '60')"),
+    ("batch_size", 64.0, "train.batch_size: Input should be a valid integer (got 64.0)"),
+    ("amp", "yes", "train.amp: Input should be a valid boolean (got 'yes')"),
+    ("monitor_target", 1, "train.monitor_target: Input should be a valid boolean (got 1)"),
+])
+def test_counts_and_switches_are_not_coerced(key, value, expect):
+    raw = base()
+    raw["train"][key] = value
+    with pytest.raises(ConfigError) as e:
+        parse_params(raw)
+    assert expect in str(e.value)
+
+
+def test_floats_accept_what_yaml_writes():
+    raw = base()
+    raw["train"]["optimizer"]["lr"] = "1e-3"  # YAML 1.1 reads 1e-3 as a string
+    raw["train"]["optimizer"]["weight_decay"] = 0
+    from uda.runs import parse
+
+    assert parse(raw).run("dann").train.optimizer.lr == 0.001
+
+
 def test_config_is_frozen():
     params = load_params(ROOT / "params.yaml")
     with pytest.raises(ValidationError):

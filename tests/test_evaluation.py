@@ -83,3 +83,25 @@ def test_validator_ranks_a_broken_checkpoint_below_a_good_one(trained):
         (root / "models/dann/snapshots/step_000061.pt").unlink()
     risk = {c["step"]: c["dev_risk"] for c in dev["candidates"]}
     assert risk[61] > risk[60] and dev["selected_step"] != 61
+
+
+def test_an_evaluation_that_fails_while_writing_leaves_its_previous_outputs_whole(trained, monkeypatch):
+    import uda.evaluation
+
+    params, root = trained
+    out = root / "eval_whole"
+    evaluate(params.run("dann"), params.params.evaluate, root / "models/dann", out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    calls = []
+
+    def fail_on_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return save_confusion(*args, **kwargs)
+
+    save_confusion = uda.evaluation.save_confusion
+    monkeypatch.setattr(uda.evaluation, "save_confusion", fail_on_second)
+    with pytest.raises(OSError):
+        evaluate(params.run("dann"), params.params.evaluate, root / "models/dann", out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -9,6 +9,7 @@ from torch import nn
 
 from uda.batches import EndlessSampler
 from uda.config import TrainConfig
+from uda.io import DataError
 from uda.methods import Batch, Method
 from uda.trainer import TrainingDiverged, fit
 
@@ -114,3 +115,37 @@ def test_a_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpo
     with pytest.raises(TrainingDiverged, match=r"step 17: loss loss/class is not finite \(nan\).*last\.pt"):
         run(tmp_path, config(), nan_at=17)
     assert torch.load(tmp_path / "ckpt/last.pt", weights_only=False)["step"] == 14
+
+
+class _Payload:
+    """Unpickling this calls open(path, "w"): a checkpoint that would create a file when loaded unsafely."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("content", ["crafted", "random"])
+def test_a_checkpoint_that_is_not_plain_tensors_is_refused_and_runs_nothing(tmp_path, content):
+    marker = tmp_path / "pwned"
+    last = tmp_path / "ckpt/last.pt"
+    last.parent.mkdir(parents=True)
+    if content == "crafted":
+        torch.save({"step": 3, "method": _Payload(marker)}, last)
+    else:
+        last.write_bytes(torch.randint(0, 256, (4096,), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+                         .numpy().tobytes())
+    with pytest.raises(DataError) as e:
+        run(tmp_path, config())
+    assert str(last) in str(e.value) and "deleting it restarts this run from scratch" in str(e.value)
+    assert "weights_only" not in str(e.value)
+    assert not marker.exists()
+    assert last.exists()  # nothing is deleted for the user
+
+
+def test_a_finished_run_resumed_again_reports_the_same_throughput(tmp_path):
+    _, first, _ = run(tmp_path, config())
+    _, again, history = run(tmp_path, config())
+    assert again.resumed_from == 30 and history == [] and again.images_per_s == first.images_per_s > 0

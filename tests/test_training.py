@@ -142,3 +142,19 @@ def test_best_source_val_selection_never_reads_target_labels(data_root, tmp_path
     assert all("monitor/target_test_acc" not in m for _, m in history)
     assert result.selected_step == max(vals, key=lambda s: (vals[s], -s))
     assert result.selected["source/val_acc"] == max(vals.values())
+
+
+def test_a_train_stage_that_fails_while_writing_leaves_its_previous_outputs_whole(data_root, tmp_path):
+    out = tmp_path / "run/out"
+    run(make_params(data_root, steps=20, eval_every=10), "source_only", tmp_path)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def fail_while_writing_history(tmp, method, result):
+        (tmp / "history.json").write_text("{")  # half-written, then the disk fills up
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        train(make_params(data_root, steps=30, eval_every=10).run("source_only"), out, tmp_path / "run/ckpt",
+              finish=fail_while_writing_history)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before and not list(out.parent.glob(".out.*"))

@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from uda.datasets import DOMAINS
+
+Int = Annotated[int, Strict()]  # a bool or a numeric string is refused, not coerced
+Count = Annotated[int, Strict(), Field(gt=0)]
+Flag = Annotated[bool, Strict()]
 
 
 class ConfigError(ValueError):
@@ -23,14 +27,17 @@ class ConfigError(ValueError):
 
 
 class Frozen(BaseModel):
+    """Frozen, no unknown keys. Counts and switches are strict (`Strict()`): `steps: true` or `steps: "60"`
+    is an error, not 1 or 60; floats stay lax, as YAML 1.1 reads `1e-3` as a string."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Recipe(Frozen):
     """How both domains of an experiment are stored: size, optional resize-then-centre-crop, channels."""
 
-    image_size: Annotated[int, Field(gt=0, le=1024)] = 32
-    resize: Annotated[int, Field(gt=0, le=2048)] | None = Field(
+    image_size: Annotated[int, Strict(), Field(gt=0, le=1024)] = 32
+    resize: Annotated[int, Strict(), Field(gt=0, le=2048)] | None = Field(
         None, description="resize the shorter side to this, then centre-crop image_size (PACS: 256 → 224)"
     )
     channels: Literal[1, 3] = 3
@@ -56,7 +63,7 @@ class ScheduleConfig(Frozen):
     name: Literal["dann", "step", "constant"] = "dann"
     alpha: Annotated[float, Field(ge=0)] = 10.0
     beta: Annotated[float, Field(ge=0)] = 0.75
-    step_size: Annotated[int, Field(gt=0)] = 1000
+    step_size: Count = 1000
     gamma: Annotated[float, Field(gt=0)] = 0.1
 
 
@@ -64,29 +71,29 @@ class NetworkConfig(Frozen):
     name: Literal["lenet", "dann_mnist", "dann_svhn", "alexnet", "resnet18", "resnet50"] = "lenet"
     init: Literal["default", "xavier"] = "default"
     pretrained: str = Field("none", description="'none', 'imagenet' (torchvision weights) or a state_dict path")
-    domain_head_from_classifier: bool = Field(True, description="alexnet: D starts from the classifier's FC6/FC7")
+    domain_head_from_classifier: Flag = Field(True, description="alexnet: D starts from the classifier's FC6/FC7")
 
 
 class TrainConfig(Frozen):
-    seed: int = 0
-    steps: Annotated[int, Field(gt=0)] | None = 2000
+    seed: Int = 0
+    steps: Count | None = 2000
     epochs: Annotated[float, Field(gt=0)] | None = Field(
         None, description="instead of steps: passes over the source train split (steps = epochs·n_s/batch)")
-    batch_size: Annotated[int, Field(gt=0)] = 64  # per domain: a DANN step sees batch_size + batch_size
+    batch_size: Count = 64  # per domain: a DANN step sees batch_size + batch_size
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    threads: Annotated[int, Field(gt=0)] | None = None
-    amp: bool = True  # automatic mixed precision, on CUDA only
+    threads: Count | None = None
+    amp: Flag = True  # automatic mixed precision, on CUDA only
     normalize: Literal["per_domain", "imagenet", "half"] = "per_domain"
     network: NetworkConfig = NetworkConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     select: Literal["last", "best_source_val"] = "last"  # never chosen with target labels
-    log_every: Annotated[int, Field(gt=0)] = 50
-    eval_every: Annotated[int, Field(gt=0)] = 500
-    checkpoint_every: Annotated[int, Field(gt=0)] = 500
-    eval_batch_size: Annotated[int, Field(gt=0)] = 1000
-    monitor_target: bool = True  # log target accuracy, under monitor/ only
-    snapshots: bool = True  # keep F and C at every evaluation, for the unsupervised validator to choose among
+    log_every: Count = 50
+    eval_every: Count = 500
+    checkpoint_every: Count = 500
+    eval_batch_size: Count = 1000
+    monitor_target: Flag = True  # log target accuracy, under monitor/ only
+    snapshots: Flag = True  # keep F and C at every evaluation, for the unsupervised validator to choose among
 
     @model_validator(mode="after")
     def _one_budget(self):
@@ -115,15 +122,15 @@ class PipelineConfig(Frozen):
 class EvaluateConfig(Frozen):
     """Domain-gap measures and the unsupervised validator work on seeded samples of features."""
 
-    features_per_domain: Annotated[int, Field(gt=10)] = 2000
-    seed: int = 0
+    features_per_domain: Annotated[int, Strict(), Field(gt=10)] = 2000
+    seed: Int = 0
     svm_c: tuple[Annotated[float, Field(gt=0)], ...] = (0.001, 0.01, 0.1, 1.0)  # PAD's linear SVM: C by 3-fold CV
 
 
 class TsneConfig(Frozen):
-    per_domain: Annotated[int, Field(gt=10)] = 1000  # source and target test images embedded per method
+    per_domain: Annotated[int, Strict(), Field(gt=10)] = 1000  # source and target test images embedded per method
     perplexity: Annotated[float, Field(gt=1)] = 30.0
-    seed: int = 0
+    seed: Int = 0
 
 
 class Experiment(Frozen):
@@ -149,8 +156,8 @@ class DataConfig(Frozen):
     root: str = "data"
     mirror: str | None = Field(None, description="folder laid out like shared/datasets; UDA_DATA_MIRROR wins")
     val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
-    split_seed: int = 0
-    max_per_split: Annotated[int, Field(gt=0)] | None = Field(
+    split_seed: Int = 0
+    max_per_split: Count | None = Field(
         None, description="keep a seeded random subset of at most this many samples per split (smoke runs)"
     )
 

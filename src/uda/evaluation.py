@@ -15,12 +15,11 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import torch
 import torch.nn.functional as F_
 
 from uda.config import EvaluateConfig
 from uda.domain_gap import domain_classifier_error, proxy_a_distance
-from uda.io import atomic_write, write_json
+from uda.io import atomic_dir, atomic_write, load_tensors, write_json
 from uda.methods import Method
 from uda.results import headline
 from uda.runs import RunSpec
@@ -49,7 +48,8 @@ def _dev_candidates(method: Method, model_dir: Path, data: dict, batch_size: int
     """DEV risk of every snapshot (and of the final weights when there are none)."""
     final = method.eval_state()
     snapshots = sorted((Path(model_dir) / "snapshots").glob("step_*.pt"))
-    states = [torch.load(p, map_location="cpu", weights_only=True) for p in snapshots]
+    made_by = f"the train@{method.name} stage (dvc repro train@{method.name} restores it)"
+    states = [load_tensors(p, made_by) for p in snapshots]
     states = states or [{"step": None, "nets": final}]
     rows = []
     for state in states:
@@ -69,7 +69,8 @@ def _dev_candidates(method: Method, model_dir: Path, data: dict, batch_size: int
 
 
 def evaluate(spec: RunSpec, ecfg: EvaluateConfig, model_dir: Path, out_dir: Path) -> dict:
-    cfg, name, out_dir = spec.train, spec.method, Path(out_dir)
+    """Evaluate the trained method; its files replace `out_dir` whole once all are computed and written."""
+    cfg, name = spec.train, spec.method
     device = resolve_device(cfg.device)
     method = load_trained(spec, model_dir, device)
     classes = list(spec.classes)
@@ -80,22 +81,24 @@ def evaluate(spec: RunSpec, ecfg: EvaluateConfig, model_dir: Path, out_dir: Path
              "target_idx": sample(len(data["target"]), k, ecfg.seed + 1),
              "val_idx": sample(len(data["source_val"]), k, ecfg.seed + 2)}
     result: dict = {"method": name, "experiment": spec.experiment}
-    feats = {}
+    feats, predictions = {}, {}
     for role in ("source", "target"):
         domain = data[f"{role}_test"]
         f, logits = outputs(method, domain, cfg.eval_batch_size)
-        y, pred = domain.labels.cpu().numpy(), logits.argmax(1).numpy()
+        predictions[role] = y, pred = domain.labels.cpu().numpy(), logits.argmax(1).numpy()
         result[role] = class_metrics(y, pred, classes)
         feats[role] = f[sample(len(f), k, ecfg.seed + 3).numpy()]
-        _write_predictions(out_dir / f"predictions_{role}.csv", y, pred, classes)
-        save_confusion(result[role]["confusion"], classes, out_dir / f"confusion_{role}.png",
-                       f"{name}: {getattr(spec.exp, role)} test, accuracy {result[role]['test_acc']:.3f}")
     error = domain_classifier_error(feats["source"], feats["target"], ecfg.seed, ecfg.svm_c)
     result["domain"] = {"classifier_acc": 1.0 - error, "pad": proxy_a_distance(error)}
     candidates = _dev_candidates(method, model_dir, data, cfg.eval_batch_size, ecfg.seed)
     picked, last = min(candidates, key=lambda r: r["dev_risk"]), candidates[-1]
     result["dev"] = {"selected_step": picked["step"], "last_step": last["step"], "selected_risk": picked["dev_risk"],
                      "last_risk": last["dev_risk"], "candidates": candidates}
-    write_json(out_dir / "details.json", result)
-    write_json(out_dir / "metrics.json", headline(result))  # what `dvc metrics show` lists
+    with atomic_dir(Path(out_dir)) as tmp:
+        for role, (y, pred) in predictions.items():
+            _write_predictions(tmp / f"predictions_{role}.csv", y, pred, classes)
+            save_confusion(result[role]["confusion"], classes, tmp / f"confusion_{role}.png",
+                           f"{name}: {getattr(spec.exp, role)} test, accuracy {result[role]['test_acc']:.3f}")
+        write_json(tmp / "details.json", result)
+        write_json(tmp / "metrics.json", headline(result))  # what `dvc metrics show` lists
     return result

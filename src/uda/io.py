@@ -68,6 +68,52 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def staged(dest: Path) -> Iterator[Path]:
+    """A temporary folder inside `dest` whose entries, once the block succeeds, replace their namesakes in
+    `dest` (folders whole); `dest`'s other entries stay. For a stage whose outputs share a folder with
+    another stage's (the report beside reports/tsne)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".staged.", suffix=".tmp", dir=dest))
+    os.chmod(tmp, 0o777 & ~_UMASK)
+    try:
+        yield tmp
+        for entry in sorted(tmp.iterdir()):
+            target = dest / entry.name
+            if entry.is_dir():
+                old = dest / f".{entry.name}.old"
+                shutil.rmtree(old, ignore_errors=True)
+                if target.exists():
+                    os.replace(target, old)
+                os.replace(entry, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(entry, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_tensors(path: Path, made_by: str, **kwargs):
+    """torch.load with weights_only=True (tensors and plain containers only: nothing in the file can run
+    code), or a DataError naming the file and what makes it. `made_by` completes "the file is written by
+    ..." (e.g. "the preprocess stage (dvc repro preprocess)")."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: missing; it is written by {made_by}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, **kwargs)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile,
+            AttributeError, TypeError, KeyError, IndexError) as e:
+        # torch's own message may advise weights_only=False, the one unsafe thing: it is not repeated
+        raise DataError(f"{path}: cannot be read ({type(e).__name__}: truncated, damaged, or holding more than "
+                        f"tensors and plain containers); it is written by {made_by}") from None
+
+
 def write_json(path: Path, obj) -> None:
     with atomic_write(path, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True)

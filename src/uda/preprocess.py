@@ -19,7 +19,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from uda.config import DataConfig, Recipe
 from uda.datasets import Decoded, dataset_of
-from uda.io import DataError, atomic_dir, write_json
+from uda.io import DataError, atomic_dir, load_tensors, write_json
 from uda.viz import save_grid
 
 _CHUNK = 4096  # images transformed at a time: bounds memory for 224×224 domains
@@ -117,6 +117,7 @@ def preprocess_domain(domain: str, recipe: Recipe, data: DataConfig) -> dict:
 
 def load_split(processed_dir: Path, domain: str, split: str, mmap: bool = True) -> dict[str, torch.Tensor]:
     path = Path(processed_dir) / domain / f"{split}.pt"
-    if not path.is_file():
-        raise DataError(f"{path}: missing; run the preprocess stage first (dvc repro preprocess)")
-    return torch.load(path, mmap=mmap, weights_only=True)
+    data = load_tensors(path, "the preprocess stage (dvc repro preprocess restores it)", mmap=mmap)
+    if not (isinstance(data, dict) and {"images", "labels"} <= set(data)):
+        raise DataError(f"{path}: expected a mapping with images and labels; dvc repro preprocess restores it")
+    return data

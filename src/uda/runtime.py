@@ -17,7 +17,7 @@ import torch
 
 from uda.batches import Domain, load_domain
 from uda.datasets import dataset_of
-from uda.io import DataError
+from uda.io import DataError, load_tensors
 from uda.methods import METHODS, Method
 from uda.runs import RunSpec
 
@@ -67,8 +67,8 @@ def build_method(spec: RunSpec, channels: int, steps: int, device: torch.device)
 def load_trained(spec: RunSpec, model_dir: Path, device: torch.device) -> Method:
     """The method with the weights the train stage wrote (models/<name>/model.pt), in eval mode."""
     path = Path(model_dir) / "model.pt"
-    model = torch.load(path, map_location="cpu", weights_only=True)
-    if model.get("method") != spec.method:
+    model = load_tensors(path, f"the train@{spec.method} stage (dvc repro train@{spec.method} restores it)")
+    if not isinstance(model, dict) or model.get("method") != spec.method:
         raise ValueError(f"{path}: holds method {model.get('method')!r}, expected {spec.method!r}")
     method = build_method(spec, spec.exp.recipe.channels, 1, device)
     for k, state in model["nets"].items():

@@ -9,13 +9,18 @@ store. This module drives the two servers through their command lines only.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 STATE_FILE = ".services.json"
@@ -29,6 +34,85 @@ def _healthy(url: str, timeout: float = 0.5) -> bool:
             return r.status == 200
     except OSError:
         return False
+
+
+class ServiceError(RuntimeError):
+    """A configured server does not answer: names the URL, and how to start it or stop using it."""
+
+
+def _reason(url: str, timeout: float) -> str | None:
+    """Why `url` does not answer with 200 (None when it does)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return None if r.status == 200 else f"HTTP {r.status}"
+    except urllib.error.HTTPError as e:
+        return f"HTTP {e.code}"
+    except (OSError, ValueError) as e:
+        return str(getattr(e, "reason", e))
+
+
+def check(env: Mapping[str, str] = os.environ, timeout: float = 5.0) -> None:
+    """Fail fast, before any work, when MLFLOW_TRACKING_URI (an http server) or PREFECT_API_URL is set but
+    does not answer; each probe waits at most `timeout` seconds."""
+    mlflow = env.get("MLFLOW_TRACKING_URI", "")
+    if mlflow.startswith(("http://", "https://")) and (why := _reason(f"{mlflow.rstrip('/')}/health", timeout)):
+        raise ServiceError(f"MLFLOW_TRACKING_URI={mlflow} does not answer ({why}). Start that server (`uda services` "
+                           "runs one for this project) or unset MLFLOW_TRACKING_URI to use the project's own "
+                           "store in .mlflow/")
+    prefect = env.get("PREFECT_API_URL", "")
+    if prefect and (why := _reason(f"{prefect.rstrip('/')}/health", timeout)):
+        raise ServiceError(f"PREFECT_API_URL={prefect} does not answer ({why}). Start that server (`uda services` "
+                           "runs one for this project) or unset PREFECT_API_URL, and each stage starts a "
+                           "temporary one of its own")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel sends it SIGKILL when its parent dies, even by SIGKILL (Linux's
+    PR_SET_PDEATHSIG; elsewhere nothing). Its own session keeps a signal to the stage's process group away
+    from it, so the stage can still report to it while stopping."""
+    os.setsid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def temporary_prefect_server(timeout: float = 180) -> Iterator[str]:
+    """A Prefect API server for one stage (what Prefect's own temporary server does, as a child that cannot
+    outlive the stage); yields its API URL and stops it when the block ends."""
+    prefect_dir = Path(importlib.util.find_spec("prefect").origin).parent
+    port = _free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect_dir.parent), "--factory",
+           "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
+           "--log-level", "error", "--lifespan", "on"]
+    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # noqa: PLW1509
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + timeout
+        while not _healthy(f"{api}/health"):
+            if proc.poll() is not None:
+                raise ServiceError(f"the temporary Prefect server exited with code {proc.returncode} before answering")
+            if time.monotonic() > deadline:
+                raise ServiceError(f"the temporary Prefect server did not answer at {api} within {timeout:.0f} s")
+            time.sleep(0.2)
+        yield api
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def commands(root: Path, prefect_port: int, mlflow_port: int) -> dict[str, list[str]]:

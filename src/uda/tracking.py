@@ -98,6 +98,20 @@ def git_commit(root: Path | str = ".") -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
+def run_exists(run_id: str, root: Path | str = ".") -> bool:
+    """Whether the tracking store in use holds this run (a checkpoint may come from another store)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient(tracking_uri(root)).get_run(run_id)
+    except MlflowException as e:
+        if getattr(e, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(e):
+            return False
+        raise
+    return True
+
+
 def run_tags(params, stage: str, **extra: str) -> dict[str, str]:
     """The tags every run carries, so the MLflow UI can filter and compare across stages and methods."""
     exp = params.exp
@@ -137,14 +151,16 @@ def log_text(text: str, artifact_file: str) -> None:
     mlflow.log_text(text, artifact_file)
 
 
-def metric_history(run_id: str, root: Path | str = ".") -> dict[str, list[tuple[int, float]]]:
-    """Every metric of a run as (step, value) pairs in step order; a step logged twice (a resumed run
-    re-logs the steps after its last checkpoint) keeps the last value."""
+def metric_history(run_id: str, root: Path | str = ".", first_step: int = 0) -> dict[str, list[tuple[int, float]]]:
+    """Every metric of a run as (step, value) pairs in step order, from `first_step` on; a step logged twice
+    (a resumed run re-logs the steps after its last checkpoint) keeps the last value."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri(root))
     out = {}
     for key in client.get_run(run_id).data.metrics:
-        by_step = {m.step: m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.timestamp)}
-        out[key] = sorted(by_step.items())
+        history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.timestamp)
+        by_step = {m.step: m.value for m in history if m.step >= first_step}
+        if by_step:
+            out[key] = sorted(by_step.items())
     return out

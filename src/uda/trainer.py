@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from uda.config import TrainConfig
-from uda.io import atomic_write
+from uda.io import atomic_write, load_tensors
 from uda.methods import Batch, Method
 from uda.methods.base import TrainingDiverged
 
@@ -38,6 +38,12 @@ class FitResult:
 def save_checkpoint(path: Path, state: dict) -> None:
     with atomic_write(path) as f:
         torch.save(state, f)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint holds tensors and plain containers only, read with weights_only=True: a crafted file
+    cannot run code. One that cannot be read stops the run, naming it; nothing is deleted for the user."""
+    return load_tensors(path, "the training loop; deleting it restarts this run from scratch")
 
 
 def _rng_state() -> dict:
@@ -86,14 +92,18 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
     # The open window of loss sums travels with the checkpoint, so that the first average logged after a
     # resume covers the same steps as in an uninterrupted run (checkpoint_every need not divide log_every).
     open_window: dict = {"window": 0, "sums": {}}
+    # Images and seconds of training before this process, so that the run's throughput covers all of it
+    # (and a re-run of a finished stage reports the same figure rather than nothing).
+    before = {"images": 0, "seconds": 0.0}
     if last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=False)
+        state = load_checkpoint(last)
         method.load_state_dict(state["method"])
         for k, s in samplers.items():
             s.load_state_dict(state["samplers"][k])
         _set_rng_state(state["rng"])
         step, sel = state["step"], state["selection"]
         open_window = state.get("log_window", open_window)
+        before = state.get("throughput", before)
     resumed_from = step
     check_every = 1 if method.device.type == "cpu" else cfg.log_every  # a host sync per step is free only on CPU
     window = open_window["window"]
@@ -101,6 +111,10 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
     train_time, images = 0.0, 0
     final: dict[str, float] = {}
     progress = _Progress(total_steps, step)
+
+    def throughput() -> dict:
+        return {"images": before["images"] + images, "seconds": before["seconds"] + train_time}
+
     method.train(True)
     try:
         while step < total_steps:
@@ -144,15 +158,17 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
             if at_ckpt:
                 save_checkpoint(last, {"step": step, "method": method.state_dict(), "rng": _rng_state(),
                                        "samplers": {k: s.state_dict() for k, s in samplers.items()},
-                                       "selection": sel, "final": final,
+                                       "selection": sel, "final": final, "throughput": throughput(),
                                        "log_window": {"window": window, "sums": {k: v.cpu() for k, v in sums.items()}}})
     finally:
         progress.close()
     if not final:  # resumed from a finished checkpoint
-        final = torch.load(last, map_location="cpu", weights_only=False)["final"]
+        final = load_checkpoint(last)["final"]
+    done = throughput()
+    images_per_s = done["images"] / max(done["seconds"], 1e-9)
     if cfg.select == "best_source_val" and sel["step"]:
-        nets = torch.load(best, map_location="cpu", weights_only=False)["nets"]
+        nets = load_checkpoint(best)["nets"]
         for k, net in method.nets.items():
             net.load_state_dict(nets[k])
-        return FitResult(step, sel["step"], final, sel["metrics"], resumed_from, images / max(train_time, 1e-9))
-    return FitResult(step, step, final, final, resumed_from, images / max(train_time, 1e-9))
+        return FitResult(step, sel["step"], final, sel["metrics"], resumed_from, images_per_s)
+    return FitResult(step, step, final, final, resumed_from, images_per_s)

@@ -30,7 +30,11 @@ def total_steps(spec: RunSpec, n_source_train: int) -> int:
 
 def train(spec: RunSpec, out_dir: Path, checkpoint_root: Path,
           log: Callable[[dict[str, float], int], None] = lambda m, s: None,
-          log_images: Callable[[dict[str, torch.Tensor], int], None] = lambda i, s: None) -> tuple[Method, FitResult]:
+          log_images: Callable[[dict[str, torch.Tensor], int], None] = lambda i, s: None,
+          finish: Callable[[Path, Method, FitResult], None] | None = None) -> tuple[Method, FitResult]:
+    """Train (or resume) the run and write its outputs. They are written into a temporary folder that
+    replaces `out_dir` whole only when all of them are written, `finish(folder, method, result)`'s
+    included: a failure at any point leaves the previous outputs as they were."""
     cfg = spec.train
     torch.manual_seed(cfg.seed)
     if cfg.threads:
@@ -58,7 +62,10 @@ def train(spec: RunSpec, out_dir: Path, checkpoint_root: Path,
 
     checkpoint_dir = Path(checkpoint_root) / spec.key
     result = fit(method, draw, samplers, cfg, steps, checkpoint_dir, evaluate, log, log_images)
-    _save_outputs(Path(out_dir), spec, method, result, checkpoint_dir / "snapshots")
+    with atomic_dir(Path(out_dir)) as tmp:
+        _save_outputs(tmp, spec, method, result, checkpoint_dir / "snapshots")
+        if finish is not None:
+            finish(tmp, method, result)
     return method, result
 
 

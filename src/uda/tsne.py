@@ -16,7 +16,7 @@ from sklearn.manifold import TSNE
 
 from uda.config import Experiment, TsneConfig
 from uda.datasets import dataset_of
-from uda.io import atomic_write
+from uda.io import atomic_dir, atomic_write
 from uda.runs import RunSpec
 from uda.runtime import load_role, load_trained, outputs, resolve_device, sample
 from uda.viz import save_scatter_grid
@@ -46,19 +46,21 @@ def method_embedding(spec: RunSpec, tcfg: TsneConfig, model_dir: Path) -> dict:
 
 
 def save_figures(exp: Experiment, embeddings: dict[str, dict], out_dir: Path) -> list[Path]:
-    """<method>_domain.png, <method>_class.png, <method>.csv for each method, and all_methods.png."""
+    """<method>_domain.png, <method>_class.png, <method>.csv for each method, and all_methods.png; they
+    replace `out_dir` whole once all are written. Returns their final paths."""
     out_dir = Path(out_dir)
     domains, classes = [exp.source, exp.target], list(dataset_of(exp.source).classes)
-    paths, by_domain, by_class = [], [], []
-    for name, e in embeddings.items():
-        by_domain.append((f"{name}: by domain", e["xy"], e["domain"], domains))
-        by_class.append((f"{name}: by class", e["xy"], e["label"], classes))
-        paths.append(save_scatter_grid([by_domain[-1]], out_dir / f"{name}_domain.png", 1))
-        paths.append(save_scatter_grid([by_class[-1]], out_dir / f"{name}_class.png", 1))
-        with atomic_write(out_dir / f"{name}.csv", "w") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(["x", "y", "domain", "label"])
-            w.writerows((f"{x:.4f}", f"{y:.4f}", domains[d], classes[k])
-                        for (x, y), d, k in zip(e["xy"], e["domain"], e["label"], strict=True))
-    paths.append(save_scatter_grid(by_domain + by_class, out_dir / "all_methods.png", len(embeddings)))
-    return paths
+    names, by_domain, by_class = [], [], []
+    with atomic_dir(out_dir) as tmp:
+        for name, e in embeddings.items():
+            by_domain.append((f"{name}: by domain", e["xy"], e["domain"], domains))
+            by_class.append((f"{name}: by class", e["xy"], e["label"], classes))
+            names.append(save_scatter_grid([by_domain[-1]], tmp / f"{name}_domain.png", 1).name)
+            names.append(save_scatter_grid([by_class[-1]], tmp / f"{name}_class.png", 1).name)
+            with atomic_write(tmp / f"{name}.csv", "w") as f:
+                w = csv.writer(f, lineterminator="\n")
+                w.writerow(["x", "y", "domain", "label"])
+                w.writerows((f"{x:.4f}", f"{y:.4f}", domains[d], classes[k])
+                            for (x, y), d, k in zip(e["xy"], e["domain"], e["label"], strict=True))
+        names.append(save_scatter_grid(by_domain + by_class, tmp / "all_methods.png", len(embeddings)).name)
+    return [out_dir / n for n in names]

@@ -37,7 +37,7 @@ import torch.nn.functional as F_
 from pydantic import Field
 from torch import nn
 
-from uda.config import MethodConfig, TrainConfig
+from uda.config import Count, MethodConfig, TrainConfig
 from uda.methods.base import Batch, Method, TrainingDiverged
 from uda.models import gta as nets_gta
 from uda.schedules import inverse_decay_factor
@@ -55,12 +55,12 @@ class GtaConfig(MethodConfig):
     embedder: Literal["dig1", "dig2"] = "dig1"  # F/C: the authors' DigF1/DigC1, or the stand-in DigF2/DigC2
     # 1: the paper's AC-GAN D; 2: a source D (classes + "fake", one loss) and a target D (real/fake)
     discriminators: Literal[1, 2] = 1
-    nz: Annotated[int, Field(gt=0)] = 512
-    ndf: Annotated[int, Field(gt=0)] = 64
-    ngf: Annotated[int, Field(gt=0)] = 64
+    nz: Count = 512
+    ndf: Count = 64
+    ngf: Count = 64
     # Collapse guard: stop when D's loss stays below collapse_d_loss while G's exceeds collapse_g_loss
     # for collapse_steps consecutive iterations.
-    collapse_steps: Annotated[int, Field(gt=0)] = 500
+    collapse_steps: Count = 500
     collapse_d_loss: Annotated[float, Field(gt=0)] = 0.01
     collapse_g_loss: Annotated[float, Field(gt=0)] = 10.0
 
