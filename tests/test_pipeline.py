@@ -166,6 +166,23 @@ def test_a_killed_train_stage_resumes_to_the_uninterrupted_result(project):
     assert mlflow.get_run(run_id).info.status == "FINISHED"
 
 
+def test_the_adversarial_family_runs_through_every_stage(project):
+    """`dvc exp run -S pipeline.methods=[...]`: CDAN+E, MCC, MCD and ADDA through train, evaluate, t-SNE, report."""
+    root, env = project
+    methods = ["cdan", "mcc", "mcd", "adda"]
+    dvc(project, "exp", "run", "-S", f"pipeline.methods=[{','.join(methods)}]", "-S", "methods.cdan.entropy=true")
+    summary = json.loads((root / "reports/summary.json").read_text())
+    assert set(summary["methods"]) == set(methods)
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    for method, loss in zip(methods, ("loss/domain", "loss/mcc", "loss/discrepancy", "loss/mapping"), strict=True):
+        details = json.loads((root / "evaluation" / method / "details.json").read_text())
+        assert 0 <= details["target"]["test_acc"] <= 1 and details["dev"]["selected_step"] in (20, 40)
+        assert (root / f"reports/tsne/{method}_domain.png").stat().st_size > 10_000
+        run = mlflow.get_run((root / "models" / method / "mlflow_run_id").read_text())
+        assert loss in run.data.metrics and run.data.params["method"] == method
+    assert mlflow.get_run((root / "models/cdan/mlflow_run_id").read_text()).data.params["cdan.entropy"] == "True"
+
+
 @pytest.mark.parametrize("experiment, expected", [
     ("photo_art", {"pacs_photo": {"all": (1670, 3)}, "pacs_art_painting": {"all": (2048, 3)}}),
     ("mnist_usps", {"mnist": {"train": (60000, 1), "test": (10000, 1)},

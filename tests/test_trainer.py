@@ -149,3 +149,26 @@ def test_a_finished_run_resumed_again_reports_the_same_throughput(tmp_path):
     _, first, _ = run(tmp_path, config())
     _, again, history = run(tmp_path, config())
     assert again.resumed_from == 30 and history == [] and again.images_per_s == first.images_per_s > 0
+
+
+class TwoPhase(Stub):
+    """Returns loss/phase2 only from step 7 on: each key is averaged over the steps that returned it."""
+
+    def step(self, batch, progress):
+        out = super().step(batch, progress)
+        return out | ({"loss/phase2": torch.tensor(float(self.calls))} if self.calls >= 7 else {})
+
+
+def test_a_key_returned_by_some_steps_is_averaged_over_those_steps(tmp_path):
+    cfg = config()
+    method = TwoPhase(cfg, cfg.steps)
+    samplers = {"source": EndlessSampler(len(X), cfg.batch_size, 0)}
+    logged = []
+
+    def draw() -> Batch:
+        idx = samplers["source"].next()
+        return Batch(X[idx], Y[idx], torch.empty(0))
+
+    fit(method, draw, samplers, cfg, cfg.steps, tmp_path, lambda m: {}, lambda m, s: logged.append((s, m)))
+    phase2 = [(s, m["loss/phase2"]) for s, m in logged if "loss/phase2" in m]
+    assert phase2[0] == (8, 7.5)  # steps 7 and 8 of the window 5-8

@@ -56,7 +56,9 @@ def run(params, method, tmp_path, name="run", log=None):
 def test_each_method_learns(data_root, tmp_path, method):
     _, result, history = run(make_params(data_root, optimizer={"lr": 0.02}), method, tmp_path)
     losses = [m["loss/class"] for _, m in history if "loss/class" in m]
-    assert len(losses) == 6 and losses[-1] < 0.6 * losses[0]
+    # adda pre-trains on source for the first half only (then C is fixed and its encoder adapts)
+    learnt = losses[2] if method == "adda" else losses[-1]
+    assert len(losses) == 6 and learnt < 0.6 * losses[0]
     assert result.final["source/val_acc"] > 0.5
     assert 0 <= result.final["monitor/target_test_acc"] <= 1
     if method == "dann":
@@ -115,7 +117,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, tmp_path, me
     assert out["final"] == r_full.final
 
 
-@pytest.mark.parametrize("method", ["dann", "gta"])
+@pytest.mark.parametrize("method", ["dann", "gta", "cdan", "mcc", "mcd", "adda"])
 def test_nan_guard_names_step_and_loss_and_keeps_the_last_good_checkpoint(data_root, tmp_path, monkeypatch, method):
     cls = METHODS[method]
     original = cls.step
@@ -123,7 +125,7 @@ def test_nan_guard_names_step_and_loss_and_keeps_the_last_good_checkpoint(data_r
     def poisoned(self, batch, progress):
         if round(progress * 60) == 24:  # the 25th step: corrupt a weight, as a diverging run would
             with torch.no_grad():
-                next(self.nets["C"].parameters()).fill_(float("nan"))
+                next(self.nets[self.eval_nets[-1]].parameters()).fill_(float("nan"))  # C, or MCD's C2
         return original(self, batch, progress)
 
     monkeypatch.setattr(cls, "step", poisoned)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 DANN_JMLR = "Ganin et al., JMLR 2016, Table 2"
 GTA_CVPR = "Sankaranarayanan et al., CVPR 2018, Table 1"
+TLLIB = "Transfer-Learning-Library, digits table"
+TLLIB_PROTOCOL = "LeNet 28×28, 50,000 steps of 128+128, best epoch on target test"
 
 # (source, target) → method → [(accuracy, std or None, citation, protocol)]
 PUBLISHED: dict[tuple[str, str], dict[str, list[tuple[float, float | None, str, str]]]] = {
@@ -22,6 +24,11 @@ PUBLISHED: dict[tuple[str, str], dict[str, list[tuple[float, float | None, str, 
     },
     ("mnist", "usps"): {
         "gta": [(0.953, 0.007, GTA_CVPR, "full sets"), (0.928, 0.009, GTA_CVPR, "2,000 MNIST / 1,800 USPS")],
+        "dann": [(0.917, None, TLLIB, TLLIB_PROTOCOL)],
+        "cdan": [(0.960, None, TLLIB, TLLIB_PROTOCOL)],
+        "mcc": [(0.951, None, TLLIB, TLLIB_PROTOCOL)],
+        "adda": [(0.945, None, TLLIB, TLLIB_PROTOCOL)],
+        "mcd": [(0.941, None, TLLIB, TLLIB_PROTOCOL)],
     },
     ("usps", "mnist"): {
         "gta": [(0.908, 0.013, GTA_CVPR, "full sets")],

@@ -91,7 +91,8 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
     step, sel = 0, {"step": 0, "score": -math.inf, "metrics": {}}
     # The open window of loss sums travels with the checkpoint, so that the first average logged after a
     # resume covers the same steps as in an uninterrupted run (checkpoint_every need not divide log_every).
-    open_window: dict = {"window": 0, "sums": {}}
+    # Each key is averaged over the steps that returned it (a method in two phases returns different keys).
+    open_window: dict = {"window": 0, "sums": {}, "counts": {}}
     # Images and seconds of training before this process, so that the run's throughput covers all of it
     # (and a re-run of a finished stage reports the same figure rather than nothing).
     before = {"images": 0, "seconds": 0.0}
@@ -108,6 +109,7 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
     check_every = 1 if method.device.type == "cpu" else cfg.log_every  # a host sync per step is free only on CPU
     window = open_window["window"]
     sums: dict[str, torch.Tensor] = {k: v.to(method.device) for k, v in open_window["sums"].items()}
+    counts: dict[str, int] = open_window.get("counts") or dict.fromkeys(sums, window)
     train_time, images = 0.0, 0
     final: dict[str, float] = {}
     progress = _Progress(total_steps, step)
@@ -127,6 +129,7 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
             images += len(batch.x_s) + (len(batch.x_t) if method.uses_target else 0)
             for k, v in losses.items():
                 sums[k] = sums[k] + v if k in sums else v.float()
+                counts[k] = counts.get(k, 0) + 1
             at_eval = step % cfg.eval_every == 0 or step == total_steps
             at_ckpt = step % cfg.checkpoint_every == 0 or step == total_steps
             if step % cfg.log_every == 0 or at_eval or at_ckpt or step % check_every == 0:
@@ -137,11 +140,11 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
                         f"{where}: loss {bad[0]} is not finite ({float(losses[bad[0]])}); training stopped. "
                         f"The last good checkpoint is kept: {last if last.exists() else 'none written yet'}")
             if step % cfg.log_every == 0 or step == total_steps:
-                metrics = {k: float(v) / window for k, v in sums.items()}
+                metrics = {k: float(v) / counts[k] for k, v in sums.items()}
                 metrics["perf/images_per_s"] = images / max(train_time, 1e-9)
                 log(metrics, step)
                 progress.update(step, total_steps, metrics, window)
-                sums, window = {}, 0
+                sums, counts, window = {}, {}, 0
             if at_eval:
                 method.train(False)
                 final = evaluate(method)
@@ -159,7 +162,8 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
                 save_checkpoint(last, {"step": step, "method": method.state_dict(), "rng": _rng_state(),
                                        "samplers": {k: s.state_dict() for k, s in samplers.items()},
                                        "selection": sel, "final": final, "throughput": throughput(),
-                                       "log_window": {"window": window, "sums": {k: v.cpu() for k, v in sums.items()}}})
+                                       "log_window": {"window": window, "counts": counts,
+                                                      "sums": {k: v.cpu() for k, v in sums.items()}}})
     finally:
         progress.close()
     if not final:  # resumed from a finished checkpoint

@@ -20,33 +20,20 @@ from pydantic import Field
 from torch import nn
 
 from uda.config import MethodConfig, TrainConfig
+from uda.methods.adversarial import class_confusion, domain_labels, grad_reverse
 from uda.methods.base import Batch, Method
 from uda.schedules import grl_lambda
 
 
-class _GradientReversal(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, lambda_):
-        ctx.lambda_ = lambda_
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -ctx.lambda_ * grad, None
-
-
-def grad_reverse(x: torch.Tensor, lambda_: float) -> torch.Tensor:
-    """R_λ(x) = x forward; dR/dx = −λ·I backward."""
-    return _GradientReversal.apply(x, lambda_)
-
-
 class DannConfig(MethodConfig):
-    """L = L_y + w·L_d with a gradient reversal of strength λ_p before D."""
+    """L = L_y + w·L_d with a gradient reversal of strength λ_p before D (+ an optional MCC term)."""
 
     domain_weight: Annotated[float, Field(ge=0)] = 1.0  # w
     gamma: Annotated[float, Field(ge=0)] = 10.0  # λ_p = 2/(1+exp(−γp)) − 1
     bn: Literal["shared", "per_domain"] = Field(
         "per_domain", description="shared: one forward of [x_s; x_t]; per_domain: separate forwards")
+    mcc_weight: Annotated[float, Field(ge=0)] = 0.0  # Minimum Class Confusion on target as an add-on (0: off)
+    mcc_temperature: Annotated[float, Field(gt=0)] = 2.5
 
 
 class Dann(Method):
@@ -65,22 +52,41 @@ class Dann(Method):
             return f[: len(x_s)], f[len(x_s):]
         return F(x_s), F(x_t)  # per-domain batch-norm statistics
 
+    def adversary_input(self, f_s: torch.Tensor, f_t: torch.Tensor, logits_s: torch.Tensor,
+                        logits_t: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What D sees (before the gradient reversal) and each sample's weight in L_d (None: equal)."""
+        return torch.cat([f_s, f_t]), None
+
+    needs_target_logits = False  # whether adversary_input reads logits_t
+
     def step(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
-        lambda_p = grl_lambda(progress, self.cfg.gamma)
+        cfg, C = self.cfg, self.nets["C"]
+        lambda_p = grl_lambda(progress, cfg.gamma)
         with self.autocast():
             f_s, f_t = self._features(batch.x_s, batch.x_t)
-            logits = self.nets["C"](f_s)
-            d = self.nets["D"](grad_reverse(torch.cat([f_s, f_t]), lambda_p)).squeeze(1).float()
-            d_label = torch.cat([torch.zeros(len(f_s)), torch.ones(len(f_t))]).to(d.device)
-            loss_y = F_.cross_entropy(logits.float(), batch.y_s)
-            loss_d = F_.binary_cross_entropy_with_logits(d, d_label)
-            loss = loss_y + self.cfg.domain_weight * loss_d
+            logits_s = C(f_s)
+            logits_t = C(f_t) if self.needs_target_logits or cfg.mcc_weight else None
+            h, weight = self.adversary_input(f_s, f_t, logits_s, logits_t)
+            d = self.nets["D"](grad_reverse(h, lambda_p)).squeeze(1).float()
+            d_label = domain_labels(len(f_s), len(f_t), d.device)
+            loss_y = F_.cross_entropy(logits_s.float(), batch.y_s)
+            if weight is None:
+                loss_d = F_.binary_cross_entropy_with_logits(d, d_label)
+            else:  # Σ w_i·ℓ_i / Σ w_i
+                losses = F_.binary_cross_entropy_with_logits(d, d_label, reduction="none")
+                loss_d = (weight * losses).sum() / weight.sum()
+            loss = loss_y + cfg.domain_weight * loss_d
+            out = {}
+            if cfg.mcc_weight:
+                out["loss/mcc"] = class_confusion(logits_t, cfg.mcc_temperature)
+                loss = loss + cfg.mcc_weight * out["loss/mcc"]
         lr = self.lr("main")
         self.update("main", loss)
-        return {"loss/class": loss_y.detach(), "loss/domain": loss_d.detach(), "loss/total": loss.detach(),
-                "train/source_acc": (logits.argmax(1) == batch.y_s).float().mean(),
-                "train/domain_acc": ((d > 0).float() == d_label).float().mean(),
-                "schedule/lambda": torch.tensor(lambda_p), "schedule/lr": torch.tensor(lr)}
+        return {k: v.detach() for k, v in out.items()} | {
+            "loss/class": loss_y.detach(), "loss/domain": loss_d.detach(), "loss/total": loss.detach(),
+            "train/source_acc": (logits_s.argmax(1) == batch.y_s).float().mean(),
+            "train/domain_acc": ((d > 0).float() == d_label).float().mean(),
+            "schedule/lambda": torch.tensor(lambda_p), "schedule/lr": torch.tensor(lr)}
 
 
 METHOD = Dann

@@ -1,0 +1,114 @@
+"""Every method at the same wall-time budget per run: the last checkpoint and the label-free pick.
+
+    python benchmarks/methods.py --experiment mnist_usps --minutes 5 --threads 1 --seeds 0 \
+        --methods source_only dann cdan cdan:entropy=true mcc mcd adda --out docs/results/methods_mnist_usps.json
+
+For each method (a `name:key=value,...` entry sets methods.<name> keys, e.g. CDAN+E) the steps that fit the
+budget are measured once, by timing a short calibration run on the same data and threads, and rounded
+down to a multiple of 100. Each run then trains for that many steps with 10 evaluations (snapshots kept
+under --keep, for the validator benchmark) and is evaluated by the evaluate stage's code: target test
+accuracy of the last checkpoint, and the snapshot DEV picks with its target accuracy (report only). Every
+row is appended to --out as soon as it lands. Nothing is chosen with target labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from _common import ROOT, prepare
+
+from uda.evaluation import evaluate
+from uda.runs import parse
+from uda.training import train
+
+
+def method_spec(entry: str) -> tuple[str, dict, str]:
+    """'cdan:entropy=true' → ('cdan', {'entropy': True}, 'cdan:entropy=true')."""
+    name, _, rest = entry.partition(":")
+    overrides = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in rest.split(",") if kv)}
+    return name, overrides, entry
+
+
+def resolved(root: str, experiment: str, method: str, overrides: dict, **train):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["experiment"] = experiment
+    raw["data"]["root"] = root
+    raw["train"].update(train)
+    block = dict(raw["methods"].get(method) or {})
+    # the method's own optimiser settings stay (mcd's Adam); its own budget gives way to the wall-time one
+    own = {k: v for k, v in block.pop("train", {}).items() if k not in ("steps", "epochs")}
+    raw["methods"][method] = block | overrides | {"train": own}
+    return parse(raw)
+
+
+def steps_for(root: str, args, method: str, overrides: dict) -> tuple[int, float]:
+    """Steps that fit the budget, from the seconds per step of a short run (evaluation excluded)."""
+    n = args.calibrate_steps
+    params = resolved(root, args.experiment, method, overrides, steps=n, threads=args.threads, device="cpu",
+                      eval_every=10**9, checkpoint_every=10**9, log_every=n, monitor_target=False, snapshots=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        train(params.run(method), f"{tmp}/out", f"{tmp}/ckpt")
+        per_step = (time.perf_counter() - start) / n
+    return max(100, int(args.minutes * 60 / per_step) // 100 * 100), per_step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--experiment", default="mnist_usps")
+    ap.add_argument("--minutes", type=float, default=5.0)
+    ap.add_argument("--methods", nargs="+", default=["source_only", "dann", "cdan", "mcc", "mcd", "adda"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--calibrate-steps", type=int, default=60)
+    ap.add_argument("--keep", type=Path, help="where each run's model and snapshots stay (default: discarded)")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    rows = json.loads(args.out.read_text()) if args.out.exists() else []
+    done = {(r["variant"], r["seed"]) for r in rows}
+    with tempfile.TemporaryDirectory() as tmp:
+        prepare(resolved(tmp, args.experiment, "dann", {}).params)
+        for entry in args.methods:
+            method, overrides, variant = method_spec(entry)
+            if all((variant, s) in done for s in args.seeds):
+                continue
+            steps, per_step = steps_for(tmp, args, method, overrides)
+            for seed in args.seeds:
+                if (variant, seed) in done:
+                    continue
+                params = resolved(tmp, args.experiment, method, overrides, steps=steps, seed=seed, device="cpu",
+                                  threads=args.threads, eval_every=max(steps // 10, 1), checkpoint_every=steps,
+                                  log_every=max(steps // 20, 1))
+                spec = params.run(method)
+                out = (args.keep or Path(tmp) / "runs") / args.experiment / f"{variant}-seed{seed}"
+                start = time.perf_counter()
+                _, result = train(spec, out / "model", Path(tmp) / "ckpt")
+                train_s = time.perf_counter() - start
+                ev = evaluate(spec, params.params.evaluate, out / "model", out / "evaluation")
+                dev = ev["dev"]
+                pick = next(c for c in dev["candidates"] if c["step"] == dev["selected_step"])
+                row = {"experiment": args.experiment, "method": method, "variant": variant, "seed": seed,
+                       "steps": steps, "seconds_per_step": round(per_step, 4), "threads": args.threads,
+                       "train_wall_s": round(train_s, 1), "images_per_s": round(result.images_per_s),
+                       "target_test_acc_last": ev["target"]["test_acc"], "source_test_acc": ev["source"]["test_acc"],
+                       "source_val_acc_last": result.final["source/val_acc"], "dev_step": dev["selected_step"],
+                       "dev_target_test_acc": pick["target_test_acc_report_only"],
+                       "candidates": dev["candidates"]}
+                rows.append(row)
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(rows, indent=2) + "\n")  # every result as it lands
+                print(json.dumps({k: v for k, v in row.items() if k != "candidates"}), flush=True)
+    print(f"\n| {args.experiment} | steps | last checkpoint | DEV's pick (step) | train wall |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['variant']} (seed {r['seed']}) | {r['steps']:,} | {r['target_test_acc_last']:.4f} | "
+              f"{r['dev_target_test_acc']:.4f} ({r['dev_step']}) | {r['train_wall_s'] / 60:.1f} min |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Pieces the adversarial methods share (DANN, CDAN, MCC's add-on): gradient reversal, a domain
+discriminator, the domain loss, and the class-confusion term. No `METHOD` here: not a method itself."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F_
+from torch import nn
+
+
+class _GradientReversal(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, lambda_):
+        ctx.lambda_ = lambda_
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.lambda_ * grad, None
+
+
+def grad_reverse(x: torch.Tensor, lambda_: float) -> torch.Tensor:
+    """R_λ(x) = x forward; dR/dx = −λ·I backward (Ganin & Lempitsky 2015, eq. 19-20)."""
+    return _GradientReversal.apply(x, lambda_)
+
+
+def domain_discriminator(in_features: int, hidden: int = 1024) -> nn.Sequential:
+    """in → hidden → hidden → 1 logit, with batch norm and ReLU between (Transfer-Learning-Library's
+    DomainDiscriminator; the CDAN authors' AdversarialNetwork is the same widths with dropout instead)."""
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, 1))
+
+
+def domain_labels(n_s: int, n_t: int, device: torch.device) -> torch.Tensor:
+    """0 for source, 1 for target."""
+    return torch.cat([torch.zeros(n_s, device=device), torch.ones(n_t, device=device)])
+
+
+def entropy(p: torch.Tensor) -> torch.Tensor:
+    """H(p) per row, for probabilities p."""
+    return -(p * torch.log(p + 1e-5)).sum(1)
+
+
+def class_confusion(logits_t: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Minimum Class Confusion (Jin et al., ECCV 2020, eq. 1-7) on a target batch:
+    Ŷ = softmax(Z/T); w_i = B·(1 + e^{−H(ŷ_i)}) / Σ_j (1 + e^{−H(ŷ_j)}) (detached);
+    C = Ŷᵀ W Ŷ, each row divided by its sum; L = (Σ_jj' C_jj' − Σ_j C_jj) / |classes|."""
+    y = F_.softmax(logits_t.float() / temperature, dim=1)
+    w = (1 + torch.exp(-entropy(y).detach()))
+    w = (len(y) * w / w.sum()).unsqueeze(1)
+    confusion = (y * w).t() @ y
+    confusion = confusion / confusion.sum(1, keepdim=True)
+    return (confusion.sum() - confusion.trace()) / y.shape[1]
