@@ -33,6 +33,7 @@ from uda.config import Count, MethodConfig, TrainConfig
 from uda.methods.adversarial import domain_labels
 from uda.methods.base import Batch, Method
 from uda.methods.cdan import feature_size
+from uda.methods.source_only import supervised_step
 
 
 class AddaConfig(MethodConfig):
@@ -81,14 +82,7 @@ class Adda(Method):
         return out
 
     def _pretrain(self, batch: Batch) -> dict[str, torch.Tensor]:
-        with self.autocast():
-            logits = self.predict(batch.x_s)
-            loss = F_.cross_entropy(logits.float(), batch.y_s)
-        lr = self.lr("source")
-        self.update("source", loss)
-        return {"loss/class": loss.detach(), "loss/total": loss.detach(),
-                "train/source_acc": (logits.argmax(1) == batch.y_s).float().mean(), "schedule/lr": torch.tensor(lr),
-                "schedule/phase": torch.tensor(0.0)}
+        return supervised_step(self, batch, "source") | {"schedule/phase": torch.tensor(0.0)}
 
     def _adapt(self, batch: Batch) -> dict[str, torch.Tensor]:
         D = self.nets["D"]

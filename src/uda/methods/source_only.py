@@ -19,13 +19,18 @@ class SourceOnly(Method):
         self.add_optimizer("main", ["F", "C"], train.optimizer, train.schedule, total_steps)
 
     def step(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
-        with self.autocast():
-            logits = self.predict(batch.x_s)
-            loss = F_.cross_entropy(logits.float(), batch.y_s)
-        lr = self.lr("main")
-        self.update("main", loss)
-        return {"loss/class": loss.detach(), "loss/total": loss.detach(),
-                "train/source_acc": (logits.argmax(1) == batch.y_s).float().mean(), "schedule/lr": torch.tensor(lr)}
+        return supervised_step(self, batch, "main")
+
+
+def supervised_step(method: Method, batch: Batch, optimizer: str) -> dict[str, torch.Tensor]:
+    """One cross-entropy update of F and C on the source batch (also ADDA's pre-training)."""
+    with method.autocast():
+        logits = method.predict(batch.x_s)
+        loss = F_.cross_entropy(logits.float(), batch.y_s)
+    lr = method.lr(optimizer)
+    method.update(optimizer, loss)
+    return {"loss/class": loss.detach(), "loss/total": loss.detach(),
+            "train/source_acc": (logits.argmax(1) == batch.y_s).float().mean(), "schedule/lr": torch.tensor(lr)}
 
 
 METHOD = SourceOnly
