@@ -32,8 +32,8 @@ from torch import nn
 from uda.config import Count, MethodConfig, TrainConfig
 from uda.methods.adversarial import domain_labels
 from uda.methods.base import Batch, Method
-from uda.methods.cdan import feature_size
 from uda.methods.source_only import supervised_step
+from uda.models import feature_size
 
 
 class AddaConfig(MethodConfig):

@@ -31,6 +31,7 @@ from uda.config import Count, Flag, TrainConfig
 from uda.methods.adversarial import domain_discriminator, entropy
 from uda.methods.base import Method
 from uda.methods.dann import Dann, DannConfig
+from uda.models import feature_size
 
 
 class CdanConfig(DannConfig):
@@ -57,15 +58,6 @@ class MultilinearMap(nn.Module):
         if self.R_f is None:
             return torch.bmm(g.unsqueeze(2), f.unsqueeze(1)).flatten(1)  # row c·d_f + j holds g_c·f_j
         return (f @ self.R_f) * (g @ self.R_g) / math.sqrt(self.out_features)
-
-
-def feature_size(f: nn.Module, channels: int, image_size: int) -> int:
-    with torch.no_grad():
-        was = f.training
-        f.eval()
-        n = f(torch.zeros(2, channels, image_size, image_size)).flatten(1).shape[1]
-        f.train(was)
-    return n
 
 
 class Cdan(Dann):

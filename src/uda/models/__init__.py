@@ -28,6 +28,18 @@ def build(name: str, num_classes: int, in_channels: int, image_size: int, **opti
                           **{k: v for k, v in options.items() if k in accepted})
 
 
+def feature_size(f: nn.Module, in_channels: int, image_size: int) -> int:
+    """Width of F's flat output, by a dummy forward in eval mode (so every net works at any size it fits)."""
+    import torch
+
+    with torch.no_grad():
+        was = f.training
+        f.eval()
+        n = f(torch.zeros(1, in_channels, image_size, image_size)).flatten(1).shape[1]
+        f.train(was)
+    return n
+
+
 def xavier_init(module: nn.Module) -> None:
     """Xavier-uniform weights and zero biases for every conv and linear layer."""
     for m in module.modules():

@@ -6,19 +6,9 @@ Feature sizes are measured with a dummy forward, so every net works at any input
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from uda.models import Nets
-
-
-def _flat_size(f: nn.Module, in_channels: int, image_size: int) -> int:
-    with torch.no_grad():
-        was = f.training
-        f.eval()
-        n = f(torch.zeros(1, in_channels, image_size, image_size)).shape[1]
-        f.train(was)
-    return n
+from uda.models import Nets, feature_size
 
 
 def _mlp(sizes: list[int], bn: bool = False, dropout: float = 0.0) -> nn.Sequential:
@@ -39,7 +29,7 @@ def dann_mnist(num_classes: int, in_channels: int, image_size: int) -> Nets:
         nn.Conv2d(in_channels, 32, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         nn.Conv2d(32, 48, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Flatten(),
     )
-    n = _flat_size(f, in_channels, image_size)
+    n = feature_size(f, in_channels, image_size)
     return Nets(f, _mlp([n, 100, 100, num_classes]), _mlp([n, 100, 1]))
 
 
@@ -55,7 +45,7 @@ def dann_svhn(num_classes: int, in_channels: int, image_size: int) -> Nets:
         nn.Conv2d(64, 64, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
         nn.Conv2d(64, 128, 5, padding=2), nn.ReLU(inplace=True), nn.Flatten(),
     )
-    n = _flat_size(f, in_channels, image_size)
+    n = feature_size(f, in_channels, image_size)
     return Nets(f, _mlp([n, 3072, 2048, num_classes]), _mlp([n, 1024, 1024, 1]))
 
 
@@ -67,7 +57,7 @@ def lenet(num_classes: int, in_channels: int, image_size: int) -> Nets:
         nn.Conv2d(32, 48, 5), nn.BatchNorm2d(48), nn.Dropout2d(), nn.MaxPool2d(2), nn.ReLU(inplace=True),
         nn.Flatten(),
     )
-    n = _flat_size(f, in_channels, image_size)
+    n = feature_size(f, in_channels, image_size)
     return Nets(f, _mlp([n, 100, 100, num_classes], bn=True), _mlp([n, 100, 1], bn=True))
 
 
