@@ -23,6 +23,7 @@ import yaml
 from _common import ROOT, prepare
 
 from uda.evaluation import evaluate
+from uda.methods import METHODS
 from uda.runs import parse
 from uda.training import train
 
@@ -46,6 +47,15 @@ def resolved(root: str, experiment: str, method: str, overrides: dict, **train):
     return parse(raw)
 
 
+def start_of(args, tmp: str, method: str, seed: int) -> Path | None:
+    """A refining method (dirt_t) starts from its start method's run of the same seed, trained earlier in
+    this list (or kept under --keep by an earlier call)."""
+    start = METHODS[method].starts_from
+    if start is None:
+        return None
+    return (args.keep or Path(tmp) / "runs") / args.experiment / f"{start}-seed{seed}" / "model"
+
+
 def steps_for(root: str, args, method: str, overrides: dict) -> tuple[int, float]:
     """Steps that fit the budget, from the seconds per step of a short run (evaluation excluded)."""
     n = args.calibrate_steps
@@ -53,7 +63,7 @@ def steps_for(root: str, args, method: str, overrides: dict) -> tuple[int, float
                       eval_every=10**9, checkpoint_every=10**9, log_every=n, monitor_target=False, snapshots=False)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        train(params.run(method), f"{tmp}/out", f"{tmp}/ckpt")
+        train(params.run(method), f"{tmp}/out", f"{tmp}/ckpt", start=start_of(args, root, method, args.seeds[0]))
         per_step = (time.perf_counter() - start) / n
     return max(100, int(args.minutes * 60 / per_step) // 100 * 100), per_step
 
@@ -77,7 +87,10 @@ def main() -> None:
             method, overrides, variant = method_spec(entry)
             if all((variant, s) in done for s in args.seeds):
                 continue
-            steps, per_step = steps_for(tmp, args, method, overrides)
+            # every seed of a variant trains for the same steps: the first seed's calibration holds
+            earlier = [r for r in rows if r["variant"] == variant and r["threads"] == args.threads]
+            steps, per_step = ((earlier[0]["steps"], earlier[0]["seconds_per_step"]) if earlier
+                               else steps_for(tmp, args, method, overrides))
             for seed in args.seeds:
                 if (variant, seed) in done:
                     continue
@@ -87,7 +100,7 @@ def main() -> None:
                 spec = params.run(method)
                 out = (args.keep or Path(tmp) / "runs") / args.experiment / f"{variant}-seed{seed}"
                 start = time.perf_counter()
-                _, result = train(spec, out / "model", Path(tmp) / "ckpt")
+                _, result = train(spec, out / "model", Path(tmp) / "ckpt", start=start_of(args, tmp, method, seed))
                 train_s = time.perf_counter() - start
                 ev = evaluate(spec, params.params.evaluate, out / "model", out / "evaluation")
                 dev = ev["dev"]

@@ -26,7 +26,7 @@ def pipeline(experiment: str | None = None, overrides: dict[str, object] | None 
     overrides = dict(overrides or {}) | ({"experiment": experiment} if experiment else {})
     dvc(["exp", "run", *set_params(overrides)] if overrides else ["repro"], root)
     params = load_params(root / "params.yaml")
-    details = read_headlines(root, params.pipeline.methods)
+    details = read_headlines(root, params.pipeline.all_methods)
     return {m: d["target"]["test_acc"] for m, d in details.items()}
 
 

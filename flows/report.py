@@ -12,7 +12,7 @@ from uda.config import Params
 
 @flow(name="report", validate_parameters=False)
 def report_flow(params: Params) -> dict:
-    methods = params.pipeline.methods
+    methods = params.pipeline.all_methods
     evaluations = {m: [read_json(layout.evaluation_dir(m) / "details.json", f"evaluate@{m}")] for m in methods}
     histories = {m: read_json(layout.model_dir(m) / "history.json", f"train@{m}") for m in methods}
     tsne = layout.TSNE.relative_to(layout.REPORTS)

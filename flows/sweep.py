@@ -47,7 +47,7 @@ def sweep(name: str = "sweep", grid: dict[str, list] | None = None, seeds: list[
                 # Up to the evaluations only: the sweep's own table and heatmaps stand in for t-SNE and report.
                 dvc(["exp", "run", "--name", f"{name}-{i}", *set_params(dict(overrides or {}) | point), "evaluate"],
                     root, env)
-                methods = load_params(params_file).pipeline.methods
+                methods = load_params(params_file).pipeline.all_methods
                 results.append({"point": point, "details": read_headlines(root, methods)})
         finally:
             params_file.write_text(original)  # the workspace is as before; each point lives on as a DVC experiment

@@ -12,7 +12,9 @@ from uda.methods import METHODS
 
 @flow(name="train", validate_parameters=False)
 def train_flow(resolved: runs.Resolved, method: str) -> dict:
-    return train_method(resolved.run(method), layout.model_dir(method), layout.CHECKPOINTS)
+    start = METHODS[method].starts_from  # dvc.yaml's refine stages declare models/<start> as a dependency
+    return train_method(resolved.run(method), layout.model_dir(method), layout.CHECKPOINTS,
+                        start=layout.model_dir(start) if start else None)
 
 
 if __name__ == "__main__":

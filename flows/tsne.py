@@ -13,7 +13,7 @@ from uda import layout, runs
 
 @flow(name="tsne", validate_parameters=False)
 def tsne_flow(resolved: runs.Resolved) -> list[Path]:
-    methods = resolved.params.pipeline.methods
+    methods = resolved.params.pipeline.all_methods
     return tsne_figures([resolved.run(m) for m in methods], resolved.params.tsne,
                         {m: layout.model_dir(m) for m in methods}, layout.TSNE)
 

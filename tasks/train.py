@@ -23,7 +23,7 @@ def _log_images(images: dict, step: int) -> None:
 
 
 @task(name="train", tags=["gpu"])  # a Prefect concurrency limit on `gpu` keeps jobs from piling onto a card
-def train_method(spec: RunSpec, out_dir: Path, checkpoint_root: Path) -> dict:
+def train_method(spec: RunSpec, out_dir: Path, checkpoint_root: Path, start: Path | None = None) -> dict:
     run_file = Path(checkpoint_root) / spec.key / "mlflow_run_id"
     run_id = run_file.read_text().strip() if run_file.exists() else None  # resuming: same MLflow run
     if run_id is not None and not tracking.run_exists(run_id):
@@ -53,5 +53,5 @@ def train_method(spec: RunSpec, out_dir: Path, checkpoint_root: Path) -> dict:
             write_json(tmp / "history.json", tracking.metric_history(run_id, first_step=1))
 
         _, result = train(spec, out_dir, checkpoint_root, log=tracking.log_metrics, log_images=_log_images,
-                          finish=finish)
+                          finish=finish, start=start)
         return {"run_id": run_id, "selected_step": result.selected_step, **result.selected}

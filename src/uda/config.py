@@ -68,10 +68,32 @@ class ScheduleConfig(Frozen):
 
 
 class NetworkConfig(Frozen):
-    name: Literal["lenet", "dann_mnist", "dann_svhn", "alexnet", "resnet18", "resnet50"] = "lenet"
+    name: Literal["lenet", "dann_mnist", "dann_svhn", "dirtt_small", "dirtt_large", "alexnet", "resnet18",
+                  "resnet50"] = "lenet"
+    instance_norm: Flag = Field(False, description="normalise each input image per channel first (DIRT-T's "
+                                "--inorm, which its VAT radius of 3.5 assumes)")
     init: Literal["default", "xavier"] = "default"
     pretrained: str = Field("none", description="'none', 'imagenet' (torchvision weights) or a state_dict path")
     domain_head_from_classifier: Flag = Field(True, description="alexnet: D starts from the classifier's FC6/FC7")
+
+
+class AugmentConfig(Frozen):
+    """Random per-image augmentation on the device, in pixel units (intensities in [0, 1], before the
+    normalisation): French et al., ICLR 2018, §4 and their code's defaults for digits are translate 2,
+    affine_std 0.1, noise_std 0.1; MNIST↔SVHN adds intensity flip, scale [0.25, 1.5], offset [−0.5, 0.5].
+    All zero (off) by default, so that methods that do not ask for it train as before."""
+
+    translate: Annotated[float, Field(ge=0)] = 0.0  # pixels: a shift uniform in [−t, t] along each axis
+    affine_std: Annotated[float, Field(ge=0)] = 0.0  # N(0, σ) added to each entry of the 2×2 linear part
+    noise_std: Annotated[float, Field(ge=0)] = 0.0  # additive Gaussian noise
+    intensity_flip: Flag = False  # x → 1 − x for half of the images
+    intensity_scale: tuple[float, float] | None = None  # x ← 0.5 + (x − 0.5)·U(lo, hi)
+    intensity_offset: tuple[float, float] | None = None  # x ← x + U(lo, hi)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.translate or self.affine_std or self.noise_std or self.intensity_flip
+                    or self.intensity_scale or self.intensity_offset)
 
 
 class TrainConfig(Frozen):
@@ -94,6 +116,11 @@ class TrainConfig(Frozen):
     eval_batch_size: Count = 1000
     monitor_target: Flag = True  # log target accuracy, under monitor/ only
     snapshots: Flag = True  # keep F and C at every evaluation, for the unsupervised validator to choose among
+    augment: AugmentConfig = AugmentConfig()  # of x_s and x_t before each step (self-ensembling: its two views)
+    ema: Annotated[float, Field(ge=0, lt=1)] | None = Field(
+        None, description="decay of an exponential moving average of F and C that evaluation, snapshots and "
+        "the exported model use; null: the method's own choice (VADA, DIRT-T: 0.998, as the authors' code; "
+        "the others: off); 0: off")
 
     @model_validator(mode="after")
     def _one_budget(self):
@@ -111,12 +138,25 @@ class MethodConfig(Frozen):
 
 class PipelineConfig(Frozen):
     methods: Annotated[list[str], Field(min_length=1)]  # registered names, checked by uda.runs
+    refine: dict[str, str] = Field(default_factory=dict, description="start → method that starts from the "
+                                   "start's trained model (e.g. vada: dirt_t); DVC orders the two stages")
 
     @model_validator(mode="after")
     def _unique(self):
         if len(set(self.methods)) != len(self.methods):
             raise ValueError(f"methods must not repeat (got {self.methods})")
+        for start, method in self.refine.items():
+            if start not in self.methods:
+                raise ValueError(f"refine.{start}: {method} starts from {start}'s model, so {start} must be in "
+                                 f"methods (got {self.methods})")
+            if method in self.methods:
+                raise ValueError(f"refine.{start}: {method} is trained by its refine stage; remove it from methods")
         return self
+
+    @property
+    def all_methods(self) -> list[str]:
+        """Every method evaluated and reported: those trained from scratch, then the refined ones."""
+        return [*self.methods, *self.refine.values()]
 
 
 class EvaluateConfig(Frozen):
@@ -237,7 +277,7 @@ class Params(Frozen):
                              f"(declared: {', '.join(self.experiments)})")
         # Every experiment × method merge of train settings is checked now, before any work.
         for name in self.experiments:
-            for method in sorted(set(self.methods) | set(self.pipeline.methods)):
+            for method in sorted(set(self.methods) | set(self.pipeline.all_methods)):
                 resolve_train(self, method, name)
         return self
 

@@ -112,6 +112,16 @@ def _check_names(params: Params) -> None:
     for name in params.methods:
         if name not in METHODS:
             raise _NestedError(f"  methods.{name}: unknown method (registered: {known})")
+    for start, name in params.pipeline.refine.items():
+        if name not in METHODS:
+            raise _NestedError(f"  pipeline.refine.{start}: unknown method {name!r} (registered: {known})")
+        if METHODS[name].starts_from != start:
+            raise _NestedError(f"  pipeline.refine.{start}: {name} starts from "
+                               f"{METHODS[name].starts_from or 'nothing (it trains from scratch)'}, not {start}")
+    for i, name in enumerate(params.pipeline.methods):
+        if METHODS[name].starts_from is not None:
+            raise _NestedError(f"  pipeline.methods.{i}: {name} starts from {METHODS[name].starts_from}'s model; "
+                               f"list it under pipeline.refine ({{{METHODS[name].starts_from}: {name}}})")
 
 
 def resolve(params: Params, source: str = "params") -> Resolved:
@@ -128,6 +138,8 @@ def resolve(params: Params, source: str = "params") -> Resolved:
     runs = {}
     for name, config in configs.items():
         train = resolve_train(params, name)
+        if train.ema is None:  # the method's own choice, made explicit so that it is logged and keyed
+            train = train.model_copy(update={"ema": METHODS[name].ema_default})
         key = run_key(params.experiment, params.exp, params.data, name, train, config, code)
         runs[name] = RunSpec(params.experiment, params.exp, params.data, name, train, config, key, params.digest())
     return Resolved(params, MappingProxyType(runs))

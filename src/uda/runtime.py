@@ -71,8 +71,7 @@ def load_trained(spec: RunSpec, model_dir: Path, device: torch.device) -> Method
     if not isinstance(model, dict) or model.get("method") != spec.method:
         raise ValueError(f"{path}: holds method {model.get('method')!r}, expected {spec.method!r}")
     method = build_method(spec, spec.exp.recipe.channels, 1, device)
-    for k, state in model["nets"].items():
-        method.nets[k].load_state_dict(state)
+    method.load_export_state(model["nets"])
     method.train(False)
     return method
 

@@ -1,4 +1,4 @@
-"""The one generic training loop: it calls `method.step` and knows nothing of which method it runs.
+"""The one generic training loop: it calls `method.train_step` and knows nothing of which method it runs.
 
 Checkpoints (method state, sampler and RNG states, step, selection state) are written atomically every
 `checkpoint_every` steps and at the end; a re-run resumes from the last one and ends with exactly the
@@ -122,7 +122,7 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
         while step < total_steps:
             t0 = time.perf_counter()
             batch = draw()
-            losses = method.step(batch, step / total_steps)
+            losses = method.train_step(batch, step / total_steps)
             train_time += time.perf_counter() - t0  # evaluation and checkpoints are not training time
             step += 1
             window += 1
@@ -157,7 +157,7 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
                 score = final.get("source/val_acc", -math.inf)
                 if cfg.select == "best_source_val" and score > sel["score"]:
                     sel = {"step": step, "score": score, "metrics": final}
-                    save_checkpoint(best, {"nets": method.state_dict()["nets"], "step": step})
+                    save_checkpoint(best, {"nets": method.export_state(), "step": step})
             if at_ckpt:
                 save_checkpoint(last, {"step": step, "method": method.state_dict(), "rng": _rng_state(),
                                        "samplers": {k: s.state_dict() for k, s in samplers.items()},
@@ -171,8 +171,6 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
     done = throughput()
     images_per_s = done["images"] / max(done["seconds"], 1e-9)
     if cfg.select == "best_source_val" and sel["step"]:
-        nets = load_checkpoint(best)["nets"]
-        for k, net in method.nets.items():
-            net.load_state_dict(nets[k])
+        method.load_export_state(load_checkpoint(best)["nets"])
         return FitResult(step, sel["step"], final, sel["metrics"], resumed_from, images_per_s)
     return FitResult(step, step, final, final, resumed_from, images_per_s)

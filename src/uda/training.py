@@ -8,6 +8,7 @@ feed only metrics under `monitor/`, which nothing selects on.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import shutil
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 
 from uda.batches import EndlessSampler
-from uda.io import atomic_dir, atomic_write, write_json
+from uda.io import atomic_dir, atomic_write, load_tensors, write_json
 from uda.methods import Batch, Method
 from uda.runs import RunSpec
 from uda.runtime import accuracy, build_method, load_role, resolve_device
@@ -31,10 +32,12 @@ def total_steps(spec: RunSpec, n_source_train: int) -> int:
 def train(spec: RunSpec, out_dir: Path, checkpoint_root: Path,
           log: Callable[[dict[str, float], int], None] = lambda m, s: None,
           log_images: Callable[[dict[str, torch.Tensor], int], None] = lambda i, s: None,
-          finish: Callable[[Path, Method, FitResult], None] | None = None) -> tuple[Method, FitResult]:
+          finish: Callable[[Path, Method, FitResult], None] | None = None,
+          start: Path | None = None) -> tuple[Method, FitResult]:
     """Train (or resume) the run and write its outputs. They are written into a temporary folder that
     replaces `out_dir` whole only when all of them are written, `finish(folder, method, result)`'s
-    included: a failure at any point leaves the previous outputs as they were."""
+    included: a failure at any point leaves the previous outputs as they were. A method that starts from
+    another's model (`starts_from`) is given that stage's output folder as `start`."""
     cfg = spec.train
     torch.manual_seed(cfg.seed)
     if cfg.threads:
@@ -61,12 +64,28 @@ def train(spec: RunSpec, out_dir: Path, checkpoint_root: Path,
         return out
 
     checkpoint_dir = Path(checkpoint_root) / spec.key
+    if method.starts_from is not None:
+        checkpoint_dir = checkpoint_dir.with_name(f"{checkpoint_dir.name}-from-{_start(method, start)}")
     result = fit(method, draw, samplers, cfg, steps, checkpoint_dir, evaluate, log, log_images)
     with atomic_dir(Path(out_dir)) as tmp:
         _save_outputs(tmp, spec, method, result, checkpoint_dir / "snapshots")
         if finish is not None:
             finish(tmp, method, result)
     return method, result
+
+
+def _start(method: Method, start: Path | None) -> str:
+    """Load the model `method` starts from; returns its digest, so that a new start model is not taken for
+    the one a checkpoint began from."""
+    if start is None:
+        raise ValueError(f"{method.name} starts from {method.starts_from}'s trained model: pass its folder")
+    path = Path(start) / "model.pt"
+    model = load_tensors(path, f"the train@{method.starts_from} stage (dvc repro train@{method.starts_from})")
+    if not isinstance(model, dict) or model.get("method") != method.starts_from:
+        raise ValueError(f"{path}: holds method {model.get('method')!r}; {method.name} starts from "
+                         f"{method.starts_from}")
+    method.start_from(model["nets"], path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:10]
 
 
 def _save_outputs(out: Path, spec: RunSpec, method: Method, result: FitResult, snapshots: Path) -> None:
@@ -76,8 +95,8 @@ def _save_outputs(out: Path, spec: RunSpec, method: Method, result: FitResult, s
             shutil.copytree(snapshots, tmp, dirs_exist_ok=True)
     model = {"method": spec.method, "network": cfg.network.model_dump(), "classes": list(spec.classes),
              "recipe": spec.exp.recipe.model_dump(), "normalize": cfg.normalize,
-             "selected_step": result.selected_step, "nets": {k: {p: t.cpu() for p, t in n.state_dict().items()}
-                                                             for k, n in method.nets.items()}}
+             "selected_step": result.selected_step,
+             "nets": {k: {p: t.cpu() for p, t in state.items()} for k, state in method.export_state().items()}}
     with atomic_write(out / "model.pt") as f:
         torch.save(model, f)
     write_json(out / "metrics.json", {

@@ -9,14 +9,16 @@ params.yaml. Nothing else needs an edit to add one."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from uda.augment import Augment
 from uda.config import MethodConfig, OptimizerConfig, ScheduleConfig, TrainConfig
-from uda.models import build, xavier_init
+from uda.ema import WeightEMA
+from uda.models import InstanceNorm, build, xavier_init
 from uda.optim import make_optimizer, make_scheduler
 
 
@@ -43,6 +45,9 @@ class Method:
     Config: ClassVar[type[MethodConfig]] = MethodConfig  # the schema of its methods.<name> block
     uses_target: ClassVar[bool] = True  # whether step() reads batch.x_t
     eval_nets: ClassVar[tuple[str, ...]] = ("F", "C")  # all that predict() and features() use
+    ema_default: ClassVar[float] = 0.0  # train.ema when params leave it null (uda.runs resolves it)
+    ema_own_buffers: ClassVar[bool] = False  # True: the average runs its own forwards (a mean teacher)
+    starts_from: ClassVar[str | None] = None  # a method whose trained model this one starts from
 
     @classmethod
     def build_nets(cls, cfg, train: TrainConfig, num_classes: int, channels: int,
@@ -56,6 +61,8 @@ class Method:
         if net.init == "xavier":
             for m in out.values():
                 xavier_init(m)
+        if net.instance_norm:
+            out["F"] = nn.Sequential(InstanceNorm(), out["F"])
         return out
 
     def __init__(self, nets: dict[str, nn.Module], train: TrainConfig):
@@ -63,6 +70,11 @@ class Method:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
         self.amp = train.amp
+        self.augment = Augment(train.augment, train.seed + 2)  # the samplers use seed and seed + 1
+        # The averaged F and C: evaluation, snapshots and the export use them (see `train`).
+        self.ema = (WeightEMA({k: nets[k] for k in self.eval_nets}, train.ema, self.ema_own_buffers)
+                    if train.ema else None)
+        self._live: dict | None = None  # the trained weights while the average stands in for them
 
     def add_optimizer(self, name: str, nets: list[str], optimizer: OptimizerConfig, schedule: ScheduleConfig,
                       total_steps: int) -> None:
@@ -72,6 +84,20 @@ class Method:
         self.schedulers[name] = make_scheduler(self.optimizers[name], schedule, total_steps)
 
     # -- what the loop and the evaluation call ---------------------------------------------------------
+    def train_step(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
+        """What the loop calls: `step` on the augmented batch, then the weight average's update."""
+        losses = self.step(self.augmented(batch), progress)
+        if self.ema is not None:
+            self.ema.update(self.nets)
+        return losses
+
+    def augmented(self, batch: Batch) -> Batch:
+        """x_s and x_t augmented once each (`train.augment`); a method that draws its own views overrides it."""
+        if not self.augment.enabled:
+            return batch
+        x_t = self.augment(batch.x_t, batch.mean_t, batch.std_t) if len(batch.x_t) else batch.x_t
+        return replace(batch, x_s=self.augment(batch.x_s, batch.mean_s, batch.std_s), x_t=x_t)
+
     def step(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
@@ -95,28 +121,64 @@ class Method:
         return nn.Sequential(self.nets["F"], self.nets["C"])
 
     def train(self, mode: bool = True) -> None:
+        """Training or evaluation mode. With a weight average, evaluation mode puts the averaged weights in
+        F and C (so every predict() and features() uses them) and training mode puts the live ones back."""
         for net in self.nets.values():
             net.train(mode)
+        if self.ema is None:
+            return
+        if not mode and self._live is None:
+            self._live = {k: {p: t.clone() for p, t in self.nets[k].state_dict().items()} for k in self.eval_nets}
+            self._load(self.nets, self.ema.state_dict())
+        elif mode and self._live is not None:
+            self._load(self.nets, self._live)
+            self._live = None
+
+    def _load(self, nets: dict[str, nn.Module], state: dict) -> None:
+        for k in self.eval_nets:
+            nets[k].load_state_dict(state[k])
 
     def state_dict(self) -> dict:
+        assert self._live is None, "state_dict() in evaluation mode would save the averaged weights as live"
         return {"nets": {k: n.state_dict() for k, n in self.nets.items()},
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
-                "extra": self.extra_state()}
+                "extra": self.extra_state(), "augment": self.augment.state_dict(),
+                "ema": self.ema.state_dict() if self.ema else {}}
 
     def load_state_dict(self, state: dict) -> None:
         for group in ("nets", "optimizers", "schedulers"):
             for k, obj in getattr(self, group).items():
                 obj.load_state_dict(state[group][k])
         self.load_extra_state(state.get("extra", {}))
+        if "augment" in state:
+            self.augment.load_state_dict(state["augment"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
 
     def eval_state(self) -> dict:
-        """The weights evaluation needs (a snapshot for the validator): F and C, not D or G."""
-        return {k: self.nets[k].state_dict() for k in self.eval_nets}
+        """The weights evaluation needs (a snapshot for the validator): F and C (averaged, with a weight
+        average), not D or G."""
+        source = self.ema.nets if self.ema is not None else self.nets
+        return {k: source[k].state_dict() for k in self.eval_nets}
 
     def load_eval_state(self, state: dict) -> None:
-        for k in self.eval_nets:
-            self.nets[k].load_state_dict(state[k])
+        self._load(self.nets, state)
+        if self.ema is not None:  # whichever mode, the loaded weights are the ones evaluated
+            self._load(self.ema.nets, state)
+
+    def export_state(self) -> dict:
+        """Every sub-network's weights as the trained model holds them: F and C as evaluated."""
+        return {k: n.state_dict() for k, n in self.nets.items()} | self.eval_state()
+
+    def load_export_state(self, state: dict) -> None:
+        for k, net in self.nets.items():
+            net.load_state_dict(state[k])
+        self.load_eval_state({k: state[k] for k in self.eval_nets})
+
+    def start_from(self, nets: dict, source) -> None:
+        """Begin from another method's trained model (its `export_state`), read from `source`."""
+        self.load_export_state(nets)
 
     def extra_state(self) -> dict:
         """Whatever else a method carries across steps (checkpointed, so resuming stays exact)."""

@@ -18,9 +18,9 @@ class Nets:
 
 
 def build(name: str, num_classes: int, in_channels: int, image_size: int, **options) -> Nets:
-    from uda.models import alexnet, digits, resnet
+    from uda.models import alexnet, digits, dirtt, resnet
 
-    builders = {**digits.BUILDERS, **alexnet.BUILDERS, **resnet.BUILDERS}
+    builders = {**digits.BUILDERS, **dirtt.BUILDERS, **alexnet.BUILDERS, **resnet.BUILDERS}
     if name not in builders:
         raise KeyError(f"unknown network {name!r}; known: {', '.join(sorted(builders))}")
     accepted = inspect.signature(builders[name]).parameters  # options a network has no use for are dropped
@@ -38,6 +38,16 @@ def feature_size(f: nn.Module, in_channels: int, image_size: int) -> int:
         n = f(torch.zeros(1, in_channels, image_size, image_size)).flatten(1).shape[1]
         f.train(was)
     return n
+
+
+class InstanceNorm(nn.Module):
+    """Each image's channels to zero mean and unit variance over its pixels (no learned scale): the
+    `--inorm` input layer of the DIRT-T code, which makes one VAT radius fit every dataset."""
+
+    def forward(self, x):
+        from torch.nn import functional as F_
+
+        return F_.instance_norm(x)
 
 
 def xavier_init(module: nn.Module) -> None:
