@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 from _common import ROOT, prepare
 
-from uda.evaluation import evaluate
+from uda.evaluation import evaluate, pick
 from uda.methods import METHODS
 from uda.runs import parse
 from uda.training import train
@@ -103,15 +103,15 @@ def main() -> None:
                 _, result = train(spec, out / "model", Path(tmp) / "ckpt", start=start_of(args, tmp, method, seed))
                 train_s = time.perf_counter() - start
                 ev = evaluate(spec, params.params.evaluate, out / "model", out / "evaluation")
-                dev = ev["dev"]
-                pick = next(c for c in dev["candidates"] if c["step"] == dev["selected_step"])
+                rows_ = ev["selection"]["candidates"]
+                dev = pick(rows_, "dev")  # DEV's pick whatever evaluate.validator says (the table's column)
                 row = {"experiment": args.experiment, "method": method, "variant": variant, "seed": seed,
                        "steps": steps, "seconds_per_step": round(per_step, 4), "threads": args.threads,
                        "train_wall_s": round(train_s, 1), "images_per_s": round(result.images_per_s),
-                       "target_test_acc_last": ev["target"]["test_acc"], "source_test_acc": ev["source"]["test_acc"],
-                       "source_val_acc_last": result.final["source/val_acc"], "dev_step": dev["selected_step"],
-                       "dev_target_test_acc": pick["target_test_acc_report_only"],
-                       "candidates": dev["candidates"]}
+                       "target_test_acc_last": rows_[-1]["target_test_acc_report_only"],
+                       "source_test_acc": ev["source"]["test_acc"],
+                       "source_val_acc_last": result.final["source/val_acc"], "dev_step": dev["step"],
+                       "dev_target_test_acc": dev["target_test_acc_report_only"], "candidates": rows_}
                 rows.append(row)
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(rows, indent=2) + "\n")  # every result as it lands

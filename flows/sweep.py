@@ -54,9 +54,12 @@ def sweep(name: str = "sweep", grid: dict[str, list] | None = None, seeds: list[
         summary, paths = sweeps.write(out_dir, name, grid, results)
         for path in paths:
             tracking.log_artifact(path, "sweep")
-        # DEV's choice per method: target accuracy over seeds (report only), as MLflow metrics of the parent
+        # The validator's choice per method: its target accuracy over seeds and its regret against the oracle
+        # (report only), as MLflow metrics of the parent
         tracking.log_metrics({f"{m}/target/test_acc_{k}": row["target_test_acc"][k] for m, s in summary.items()
-                              if s["dev_choice"] for row in [s["settings"][s["dev_choice"]]] for k in ("mean", "std")})
+                              if s["choice"] for row in [s["settings"][s["choice"]]] for k in ("mean", "std")}
+                             | {f"{m}/report/regret": s["regret_report_only"] for m, s in summary.items()
+                                if s["regret_report_only"] is not None})
     return summary
 
 

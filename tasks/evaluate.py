@@ -18,6 +18,10 @@ def evaluate_method(spec: RunSpec, ecfg: EvaluateConfig, model_dir: Path, out_di
     result = evaluate(spec, ecfg, model_dir, out_dir)
     with tracking.run(spec.experiment, run_name=tracking.run_name(spec), run_id=tracking.training_run_id(model_dir)):
         tracking.log_metrics(flat_metrics(result))
+        step = result["selection"]["picked_step"]
+        picked = Path(model_dir) / "snapshots" / f"step_{step:06d}.pt" if step is not None else None
+        if picked is not None and picked.exists():  # the weights the report describes
+            tracking.log_artifact(picked, "selected")
         for path in sorted(Path(out_dir).glob("*")):
             if path.suffix in (".png", ".json"):
                 tracking.log_artifact(path, "evaluation")

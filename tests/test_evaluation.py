@@ -12,10 +12,12 @@ from PIL import Image
 
 from tests.test_training import data_root, make_params  # noqa: F401  (data_root is a fixture)
 from uda.domain_gap import domain_classifier_error, proxy_a_distance
-from uda.evaluation import evaluate
-from uda.results import flat_metrics
+from uda.evaluation import evaluate, pick, validator_inputs
+from uda.results import flat_metrics, target_acc_at
+from uda.runtime import load_role, load_trained, sample
 from uda.training import train
-from uda.validation import dev_risk
+from uda.validators import VALIDATORS, score_all
+from uda.validators.dev import dev_risk
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +53,14 @@ def test_metrics_lie_in_range_and_agree(trained):
     assert result["source"]["test_acc"] > result["target"]["test_acc"] > 0.1  # USPS → MNIST after 60 steps
     assert 0 <= result["domain"]["pad"] <= 2
     assert result["domain"]["pad"] == pytest.approx(2 * (1 - 2 * (1 - result["domain"]["classifier_acc"])))
-    dev = result["dev"]
-    assert [c["step"] for c in dev["candidates"]] == [20, 40, 60] and dev["last_step"] == 60
-    assert dev["selected_risk"] == min(c["dev_risk"] for c in dev["candidates"])
+    sel = result["selection"]
+    assert [c["step"] for c in sel["candidates"]] == [20, 40, 60] and sel["last_step"] == 60
+    assert set(sel["candidates"][0]["scores"]) == set(VALIDATORS)
+    assert sel["validator"] == "dev" and sel["picked_step"] == pick(sel["candidates"], "dev")["step"]
+    # the model reported is the picked snapshot
+    assert result["target"]["test_acc"] == pytest.approx(target_acc_at(result, sel["picked_step"]))
+    assert target_acc_at(result, sel["oracle_step_report_only"]) == max(
+        c["target_test_acc_report_only"] for c in sel["candidates"])
     flat = flat_metrics(result)
     assert flat["target/test_acc"] == result["target"]["test_acc"] and "target/class_acc/3" in flat
 
@@ -78,11 +85,28 @@ def test_validator_ranks_a_broken_checkpoint_below_a_good_one(trained):
     broken["nets"]["C"] = {p: t.roll(1, 0) if t.shape[:1] == (10,) else t for p, t in good["nets"]["C"].items()}
     torch.save(broken, root / "models/dann/snapshots/step_000061.pt")
     try:
-        dev = evaluate(params.run("dann"), params.params.evaluate, root / "models/dann", root / "eval_broken")["dev"]
+        sel = evaluate(params.run("dann"), params.params.evaluate, root / "models/dann",
+                       root / "eval_broken")["selection"]
     finally:
         (root / "models/dann/snapshots/step_000061.pt").unlink()
-    risk = {c["step"]: c["dev_risk"] for c in dev["candidates"]}
-    assert risk[61] > risk[60] and dev["selected_step"] != 61
+    scores = {c["step"]: c["scores"] for c in sel["candidates"]}
+    # those that read source labels see it; the target-only ones cannot tell a relabelling of the classes
+    for name in ("source_val", "dev", "reverse"):
+        assert scores[61][name] < scores[60][name], name
+    assert sel["picked_step"] != 61
+
+
+def test_no_validator_can_read_target_labels(trained):
+    """The same model scored with the target split's labels poisoned: every score is unchanged."""
+    params, root = trained
+    spec = params.run("dann")
+    method = load_trained(spec, root / "models/dann", torch.device("cpu"))
+    data = {r: load_role(spec, r, torch.device("cpu")) for r in ("source", "source_val", "target")}
+    data |= {"source_idx": sample(len(data["source"]), 500, 0), "target_idx": sample(len(data["target"]), 500, 1),
+             "val_idx": sample(len(data["source_val"]), 500, 2)}
+    clean = score_all(*validator_inputs(method, data, 500), 0)
+    data["target"].labels = torch.randint(0, 10, data["target"].labels.shape)  # poisoned
+    assert score_all(*validator_inputs(method, data, 500), 0) == clean
 
 
 def test_an_evaluation_that_fails_while_writing_leaves_its_previous_outputs_whole(trained, monkeypatch):

@@ -134,10 +134,10 @@ def test_a_two_by_two_sweep_gives_a_heatmap_and_parent_child_runs(services):
         "--grid", "train.optimizer.name=sgd,adam")
     assert (root / "params.yaml").read_text() == before
     out = root / "reports/sweeps/grid"
-    assert not_blank(out / "source_only_target_test_acc.png") and not_blank(out / "source_only_dev_risk.png")
+    assert not_blank(out / "source_only_target_test_acc.png") and not_blank(out / "source_only_validator_score.png")
     summary = json.loads((out / "sweep.json").read_text())
     settings = summary["summary"]["source_only"]["settings"]
-    assert len(settings) == 4 and summary["summary"]["source_only"]["dev_choice"] in settings
+    assert len(settings) == 4 and summary["summary"]["source_only"]["choice"] in settings
     mlflow = MlflowClient(record["mlflow"])
     exp = mlflow.get_experiment_by_name("mnist_mnistm")
     parent = mlflow.search_runs([exp.experiment_id], "tags.stage = 'sweep'")[0]

@@ -121,3 +121,28 @@ def test_adding_a_method_is_one_file_and_a_params_block(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert "methods.toy.weight: Input should be greater than 0" in done.stderr
+
+
+def test_the_validator_and_the_refine_stages_are_checked_at_load():
+    from uda.runs import validator_names
+    from uda.validators import VALIDATORS
+
+    assert validator_names() == set(VALIDATORS)  # read from the files, without importing them
+    raw = base()
+    raw["evaluate"]["validator"] = "oracle"
+    with pytest.raises(ConfigError, match=r"evaluate.validator: unknown validator 'oracle' \(registered: bnm,"):
+        parse(raw)
+    raw = base()
+    raw["pipeline"]["refine"] = {"vada": "dirt_t"}
+    with pytest.raises(ConfigError, match=r"pipeline: .*dirt_t starts from vada's model, so vada must be in methods"):
+        parse(raw)
+    raw["pipeline"]["methods"] = ["vada", "dirt_t"]
+    with pytest.raises(ConfigError, match="dirt_t is trained by its refine stage"):
+        parse(raw)
+    raw["pipeline"] = {"methods": ["dann"], "refine": {"dann": "dirt_t"}}
+    with pytest.raises(ConfigError, match="pipeline.refine.dann: dirt_t starts from vada, not dann"):
+        parse(raw)
+    raw["pipeline"] = {"methods": ["vada"], "refine": {"vada": "dirt_t"}}
+    resolved = parse(raw)
+    assert resolved.params.pipeline.all_methods == ["vada", "dirt_t"]
+    assert resolved.run("dirt_t").train.ema == 0.998 and resolved.run("dann").train.ema == 0.0

@@ -170,7 +170,7 @@ PER_METHOD = {f"{s}@{m}" for s in ("train", "evaluate") for m in ("source_only",
 @pytest.mark.parametrize("module, expect", [
     ("src/uda/report.py", {"report"}),
     ("src/uda/tsne.py", {"tsne"}),
-    ("src/uda/validation.py", {"evaluate@source_only", "evaluate@dann", "evaluate@gta"}),
+    ("src/uda/validators/snd.py", {"evaluate@source_only", "evaluate@dann", "evaluate@gta"}),
     ("src/uda/config.py", ALL),
     ("src/uda/viz.py", ALL - {"download"}),
     ("src/uda/methods/dann.py", {"download", "tsne"} | PER_METHOD),

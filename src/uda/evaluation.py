@@ -4,9 +4,10 @@
   are read here, for the report, and nowhere upstream).
 - The domain gap of its features: a linear domain classifier's held-out accuracy and the proxy A-distance
   (uda.domain_gap), on seeded samples of source and target test features.
-- The unsupervised validator (DEV, uda.validation) over the run's snapshots: which step it would pick,
-  next to the last step. Each candidate's target accuracy is computed for the report only; nothing here
-  or upstream chooses by it.
+- Model selection without target labels: every snapshot of the run is scored by every validator
+  (uda.validators) and the one `evaluate.validator` picks is the model evaluated above. Each candidate's
+  target accuracy is computed for the report only (with the oracle's step, so that the report can show
+  what the pick lost); nothing here or upstream chooses by it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import torch.nn.functional as F_
 
 from uda.config import EvaluateConfig
 from uda.domain_gap import domain_classifier_error, proxy_a_distance
@@ -24,7 +24,7 @@ from uda.methods import Method
 from uda.results import headline
 from uda.runs import RunSpec
 from uda.runtime import accuracy, load_role, load_trained, outputs, resolve_device, sample
-from uda.validation import density_ratio, dev_risk
+from uda.validators import Labelled, Unlabelled, score_all
 from uda.viz import save_confusion
 
 
@@ -44,28 +44,54 @@ def _write_predictions(path: Path, y: np.ndarray, pred: np.ndarray, classes: lis
         w.writerows((classes[a], classes[b]) for a, b in zip(y, pred, strict=True))
 
 
-def _dev_candidates(method: Method, model_dir: Path, data: dict, batch_size: int, seed: int) -> list[dict]:
-    """DEV risk of every snapshot (and of the final weights when there are none)."""
+def _outputs(method: Method, domain, batch_size: int, idx) -> Unlabelled:
+    f, logits = outputs(method, domain, batch_size, idx)
+    return Unlabelled(f, logits.numpy())
+
+
+def validator_inputs(method: Method, data: dict, batch_size: int) -> tuple[Labelled, Labelled, Unlabelled]:
+    """What a validator may see of the current model: source train and validation samples with their
+    labels, and the target *train* sample as outputs only (no labels: the type has none)."""
+    labelled = []
+    for role, idx in (("source", "source_idx"), ("source_val", "val_idx")):
+        o = _outputs(method, data[role], batch_size, data[idx])
+        labelled.append(Labelled(o.features, o.logits, data[role].labels.cpu()[data[idx]].numpy()))
+    return labelled[0], labelled[1], _outputs(method, data["target"], batch_size, data["target_idx"])
+
+
+def candidates(method: Method, model_dir: Path, data: dict, batch_size: int, seed: int) -> list[dict]:
+    """Every snapshot (the final weights when there are none) with every validator's score, and its target
+    test accuracy for the report only. Leaves the final weights loaded."""
     final = method.eval_state()
     snapshots = sorted((Path(model_dir) / "snapshots").glob("step_*.pt"))
     made_by = f"the train@{method.name} stage (dvc repro train@{method.name} restores it)"
-    states = [load_tensors(p, made_by) for p in snapshots]
-    states = states or [{"step": None, "nets": final}]
+    states = [load_tensors(p, made_by) for p in snapshots] or [{"step": None, "nets": final}]
     rows = []
     for state in states:
         method.load_eval_state(state["nets"])
-        f_tr, _ = outputs(method, data["source"], batch_size, data["source_idx"])
-        f_t, _ = outputs(method, data["target"], batch_size, data["target_idx"])
-        f_val, logits_val = outputs(method, data["source_val"], batch_size, data["val_idx"])
-        y_val = data["source_val"].labels.cpu()[data["val_idx"]]
-        losses = F_.cross_entropy(logits_val, y_val, reduction="none").numpy()
-        risk = dev_risk(losses, density_ratio(f_tr, f_t, f_val, seed))
-        target_acc = accuracy(method, data["target_test"], batch_size)[0]
-        rows.append({"step": state["step"], "dev_risk": risk,
-                     "source_val_acc": (logits_val.argmax(1) == y_val).float().mean().item(),
-                     "target_test_acc_report_only": target_acc})
+        scores = score_all(*validator_inputs(method, data, batch_size), seed)
+        rows.append({"step": state["step"], "scores": scores,
+                     "target_test_acc_report_only": accuracy(method, data["target_test"], batch_size)[0]})
     method.load_eval_state(final)
     return rows
+
+
+def pick(rows: list[dict], validator: str) -> dict:
+    """The candidate the validator scores highest (ties: the later step); `last`: the final one."""
+    if validator == "last":
+        return rows[-1]
+    return max(reversed(rows), key=lambda r: r["scores"][validator])
+
+
+def _select(method: Method, model_dir: Path, data: dict, ecfg: EvaluateConfig, batch_size: int) -> dict:
+    rows = candidates(method, model_dir, data, batch_size, ecfg.seed)
+    picked = pick(rows, ecfg.validator)
+    oracle = max(rows, key=lambda r: r["target_test_acc_report_only"])  # for the report, never for a choice
+    if picked["step"] is not None and picked is not rows[-1]:
+        snapshot = Path(model_dir) / "snapshots" / f"step_{picked['step']:06d}.pt"
+        method.load_eval_state(load_tensors(snapshot, f"the train@{method.name} stage")["nets"])
+    return {"validator": ecfg.validator, "picked_step": picked["step"], "last_step": rows[-1]["step"],
+            "oracle_step_report_only": oracle["step"], "candidates": rows}
 
 
 def evaluate(spec: RunSpec, ecfg: EvaluateConfig, model_dir: Path, out_dir: Path) -> dict:
@@ -81,6 +107,8 @@ def evaluate(spec: RunSpec, ecfg: EvaluateConfig, model_dir: Path, out_dir: Path
              "target_idx": sample(len(data["target"]), k, ecfg.seed + 1),
              "val_idx": sample(len(data["source_val"]), k, ecfg.seed + 2)}
     result: dict = {"method": name, "experiment": spec.experiment}
+    # The validator's pick is the model everything below describes (the last snapshot with `last`).
+    result["selection"] = _select(method, model_dir, data, ecfg, cfg.eval_batch_size)
     feats, predictions = {}, {}
     for role in ("source", "target"):
         domain = data[f"{role}_test"]
@@ -90,10 +118,6 @@ def evaluate(spec: RunSpec, ecfg: EvaluateConfig, model_dir: Path, out_dir: Path
         feats[role] = f[sample(len(f), k, ecfg.seed + 3).numpy()]
     error = domain_classifier_error(feats["source"], feats["target"], ecfg.seed, ecfg.svm_c)
     result["domain"] = {"classifier_acc": 1.0 - error, "pad": proxy_a_distance(error)}
-    candidates = _dev_candidates(method, model_dir, data, cfg.eval_batch_size, ecfg.seed)
-    picked, last = min(candidates, key=lambda r: r["dev_risk"]), candidates[-1]
-    result["dev"] = {"selected_step": picked["step"], "last_step": last["step"], "selected_risk": picked["dev_risk"],
-                     "last_risk": last["dev_risk"], "candidates": candidates}
     with atomic_dir(Path(out_dir)) as tmp:
         for role, (y, pred) in predictions.items():
             _write_predictions(tmp / f"predictions_{role}.csv", y, pred, classes)

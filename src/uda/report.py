@@ -11,18 +11,20 @@ from pathlib import Path
 
 from uda.config import Params
 from uda.published import published
-from uda.results import mean_std, target_acc_at
+from uda.results import mean_std, selection_summary
 from uda.viz import save_curves
 
 # Summary columns: (key, header, how to read it from one evaluation)
 COLUMNS = [
-    ("target_test_acc", "target test acc", lambda r: r["target"]["test_acc"]),
+    ("target_test_acc", "target test acc (picked)", lambda r: r["target"]["test_acc"]),
     ("source_test_acc", "source test acc", lambda r: r["source"]["test_acc"]),
     ("domain_classifier_acc", "domain clf acc", lambda r: r["domain"]["classifier_acc"]),
     ("pad", "proxy A-dist.", lambda r: r["domain"]["pad"]),
-    ("dev_selected_step", "DEV picks step", lambda r: r["dev"]["selected_step"]),
-    ("dev_selected_target_acc", "its target acc", lambda r: target_acc_at(r, r["dev"]["selected_step"])),
-    ("last_step", "last step", lambda r: r["dev"]["last_step"]),
+    ("picked_step", "picked step", lambda r: selection_summary(r)["picked_step"]),
+    ("last_step", "last step", lambda r: selection_summary(r)["last_step"]),
+    ("last_target_acc", "last's target acc", lambda r: selection_summary(r)["last_target_test_acc"]),
+    ("oracle_step", "oracle step", lambda r: selection_summary(r)["oracle_step_report_only"]),
+    ("oracle_target_acc", "oracle target acc", lambda r: selection_summary(r)["oracle_target_test_acc_report_only"]),
 ]
 
 
@@ -32,6 +34,7 @@ def summarize(params: Params, evaluations: dict[str, list[dict]]) -> dict:
     methods = {}
     for name, results in evaluations.items():
         row = {key: mean_std([get(r) for r in results]) for key, _, get in COLUMNS}
+        row["validator"] = results[0]["selection"]["validator"]
         row["published"] = [{"acc": a, "std": s, "source": src, "protocol": p}
                             for a, s, src, p in published(exp.source, exp.target, name)]
         methods[name] = row
@@ -58,11 +61,12 @@ def markdown(summary: dict, figures: dict[str, str] | None = None) -> str:
         pub = "; ".join(f"{p['acc']:.4g}" + (f" ± {p['std']:.3g}" if p["std"] else "") + f" ({p['source']}, "
                         f"{p['protocol']})" for p in row["published"]) or "–"
         lines.append(f"| {name} | " + " | ".join(_fmt(row[k]) for k, _, _ in COLUMNS) + f" | {pub} |")
+    validators = sorted({row["validator"] for row in summary["methods"].values()})
     lines += ["", "How to read it:",
-              "- The model reported is the last checkpoint (or the best on *source* validation, if "
-              "`train.select` says so); target labels never choose anything.",
-              "- *DEV picks step*: the checkpoint Deep Embedded Validation (You et al., ICML 2019) would choose "
-              "without target labels; *its target acc* is shown for the report only.",
+              f"- The model reported is the snapshot the label-free validator ({', '.join(validators)}; "
+              "`evaluate.validator`) picks; target labels never choose anything.",
+              "- *Last's target acc*: the last snapshot's. *Oracle*: the snapshot with the best target accuracy, "
+              "which only target labels could find: shown for the report only, to say what the pick lost.",
               "- *Proxy A-distance* 2(1 − 2ε) of a linear SVM telling source from target test features "
               "(0: indistinguishable, 2: separable); *domain clf acc* is 1 − ε.", ""]
     for title, path in (figures or {}).items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,12 @@ def method_config(params: Params, name: str) -> MethodConfig:
         raise _NestedError(_describe(e, "", f"methods.{name}")) from None
 
 
+def validator_names() -> set[str]:
+    """The registered validators' names, read from uda/validators' files without importing them: a stage
+    that only checks the name (every stage validates all params) must not depend on the validators' code."""
+    return {m.name for m in pkgutil.iter_modules([str(PACKAGE / "validators")]) if m.name != "base"}
+
+
 def _check_names(params: Params) -> None:
     known = ", ".join(sorted(METHODS))
     for i, name in enumerate(params.pipeline.methods):
@@ -112,6 +119,10 @@ def _check_names(params: Params) -> None:
     for name in params.methods:
         if name not in METHODS:
             raise _NestedError(f"  methods.{name}: unknown method (registered: {known})")
+    validators = validator_names()
+    if params.evaluate.validator not in (*validators, "last"):
+        raise _NestedError(f"  evaluate.validator: unknown validator {params.evaluate.validator!r} (registered: "
+                           f"{', '.join(sorted(validators))}, or last)")
     for start, name in params.pipeline.refine.items():
         if name not in METHODS:
             raise _NestedError(f"  pipeline.refine.{start}: unknown method {name!r} (registered: {known})")

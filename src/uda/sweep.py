@@ -2,8 +2,9 @@
 
 Pure bookkeeping, no orchestration (that is flows/sweep.py): which points to run, and, from each point's
 evaluation results, a mean ± std table over seeds and heatmaps over the grid. Each setting's label-free
-score is its mean DEV risk (uda.validation); the setting DEV prefers is named, and target accuracy is
-shown beside it for the report only.
+score is the mean, over seeds, of the validator's score of the snapshot it picked (`evaluate.validator`,
+uda.validators); the setting it prefers is each method's choice. The oracle (the setting with the best
+mean target accuracy) and the regret (oracle minus choice) are shown for the report only.
 """
 
 from __future__ import annotations
@@ -32,31 +33,55 @@ def aggregate(results: list[dict]) -> dict:
     table: dict[str, dict[str, dict]] = {}
     for r in results:
         for method, d in r["details"].items():
-            cell = table.setdefault(method, {}).setdefault(setting_name(r["point"]), {"acc": [], "src": [], "dev": []})
+            cells = table.setdefault(method, {})
+            cell = cells.setdefault(setting_name(r["point"]), {"acc": [], "src": [], "score": []})
             cell["acc"].append(d["target"]["test_acc"])
             cell["src"].append(d["source"]["test_acc"])
-            cell["dev"].append(d["dev"]["last_risk"])
+            cell["score"].append(picked_score(d))
     summary = {}
     for method, cells in table.items():
         rows = {name: {"target_test_acc": mean_std(c["acc"]), "source_test_acc": mean_std(c["src"]),
-                       "dev_risk": mean_std(c["dev"])} for name, c in cells.items()}
-        scored = [n for n in rows if rows[n]["dev_risk"]["mean"] is not None]  # no snapshots, no DEV risk
-        chosen = min(scored, key=lambda n: rows[n]["dev_risk"]["mean"]) if scored else None
-        summary[method] = {"settings": rows, "dev_choice": chosen}
+                       "validator_score": mean_std(c["score"])} for name, c in cells.items()}
+        scored = [n for n in rows if rows[n]["validator_score"]["mean"] is not None]  # `last` scores nothing
+        chosen = max(scored, key=lambda n: rows[n]["validator_score"]["mean"]) if scored else None
+        oracle = max(rows, key=lambda n: rows[n]["target_test_acc"]["mean"])  # report only
+        regret = rows[oracle]["target_test_acc"]["mean"] - rows[chosen]["target_test_acc"]["mean"] if chosen else None
+        summary[method] = {"settings": rows, "choice": chosen, "oracle_report_only": oracle,
+                           "regret_report_only": regret, "validator": next(iter(validators(results)), None)}
     return summary
 
 
+def validators(results: list[dict]) -> set[str]:
+    return {d["selection"]["validator"] for r in results for d in r["details"].values()}
+
+
+def picked_score(details: dict) -> float | None:
+    """The validator's score of the snapshot it picked (None for `last`, which scores nothing)."""
+    sel = details["selection"]
+    if sel["validator"] == "last":
+        return None
+    picked = next(c for c in sel["candidates"] if c["step"] == sel["picked_step"])
+    return picked["scores"][sel["validator"]]
+
+
 def markdown(name: str, summary: dict) -> str:
-    lines = [f"# Sweep {name}", "", "| method | setting | target test acc | source test acc | DEV risk |",
+    lines = [f"# Sweep {name}", "", "| method | setting | target test acc | source test acc | validator score |",
              "| --- | --- | --- | --- | --- |"]
     pm = lambda s: f"{s['mean']:.4f} ± {s['std']:.4f} (n={s['n']})" if s["n"] else "–"  # noqa: E731
     for method, m in summary.items():
         for setting, row in m["settings"].items():
-            mark = " **(DEV's choice)**" if setting == m["dev_choice"] else ""
+            mark = " **(the validator's choice)**" if setting == m["choice"] else ""
+            mark += " *(oracle, report only)*" if setting == m["oracle_report_only"] else ""
             lines.append(f"| {method} | {setting}{mark} | {pm(row['target_test_acc'])} | "
-                         f"{pm(row['source_test_acc'])} | {pm(row['dev_risk'])} |")
-    lines += ["", "DEV's choice uses no target labels (lowest mean DEV risk of the final model); target accuracy "
-              "is shown for the report only."]
+                         f"{pm(row['source_test_acc'])} | {pm(row['validator_score'])} |")
+    lines += ["", "| method | validator | its choice | oracle (report only) | regret (report only) |",
+              "| --- | --- | --- | --- | --- |"]
+    for method, m in summary.items():
+        regret = "–" if m["regret_report_only"] is None else f"{m['regret_report_only']:.4f}"
+        lines.append(f"| {method} | {m['validator']} | {m['choice'] or '–'} | {m['oracle_report_only']} | {regret} |")
+    lines += ["", "The validator's choice uses no target labels (the highest mean score of the snapshot it picked "
+              "in each run). Target accuracy, the oracle and the regret (oracle minus choice) are shown for the "
+              "report only."]
     return "\n".join(lines) + "\n"
 
 
@@ -69,7 +94,8 @@ def heatmaps(grid: dict[str, list], summary: dict, out_dir: Path) -> list[Path]:
     row_values, col_values = (grid[rows_key] if rows_key else [None]), grid[cols_key]
     paths = []
     for method, m in summary.items():
-        for metric, label in (("target_test_acc", "target test accuracy (report only)"), ("dev_risk", "DEV risk")):
+        for metric, label in (("target_test_acc", "target test accuracy (report only)"),
+                              ("validator_score", "validator score")):
             values = [[_cell(m, {rows_key: r, cols_key: c} if rows_key else {cols_key: c}, metric)
                        for c in col_values] for r in row_values]
             paths.append(save_heatmap(values, [str(r) for r in row_values] if rows_key else [""],

@@ -1,4 +1,4 @@
-"""Model selection without target labels: Deep Embedded Validation (DEV).
+"""Deep Embedded Validation (DEV).
 
 You, Wang, Long, Wang, Jordan, "Towards Accurate Model Selection in Deep Unsupervised Domain Adaptation",
 ICML 2019, Algorithm 1. The target risk of a model is estimated on labelled *source validation* data,
@@ -9,8 +9,8 @@ variance of that estimate is cut with a control variate (E[w] = 1):
     L     = w ⊙ ℓ(C(F(x_val)), y_val),   η = −Cov(L, w)/Var(w)
     R_DEV = mean(L) + η·mean(w) − η
 
-Lower is better. The domain classifier here is an L2-regularised logistic regression (the paper uses a
-small MLP); it is fitted on features of source *train* images against target train images, and
+The score is −R_DEV (higher is better). The domain classifier is an L2-regularised logistic regression
+(the paper uses a small MLP), fitted on features of source *train* images against target images and
 evaluated on the held-out source validation split. Target labels never enter.
 """
 
@@ -20,6 +20,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from uda.validators.base import Labelled, Unlabelled
 
 
 def density_ratio(f_s_train: np.ndarray, f_t: np.ndarray, f_val: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -39,3 +41,17 @@ def dev_risk(losses: np.ndarray, weights: np.ndarray) -> float:
     eta = -np.cov(weighted, weights, ddof=1)[0, 1] / var_w if var_w > 0 else 0.0
     risk = float(weighted.mean() + eta * weights.mean() - eta)
     return risk if np.isfinite(risk) else float("inf")  # a model whose losses overflow is the worst candidate
+
+
+def cross_entropies(v: Labelled) -> np.ndarray:
+    z = v.logits - v.logits.max(1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
+    return -log_p[np.arange(len(v.labels)), v.labels]
+
+
+def dev(source_train: Labelled, source_val: Labelled, target: Unlabelled, seed: int) -> float:
+    w = density_ratio(source_train.features, target.features, source_val.features, seed)
+    return -dev_risk(cross_entropies(source_val), w)
+
+
+VALIDATOR = dev
