@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -29,8 +30,9 @@ from uda.training import train
 
 
 def method_spec(entry: str) -> tuple[str, dict, str]:
-    """'cdan:entropy=true' → ('cdan', {'entropy': True}, 'cdan:entropy=true')."""
-    name, _, rest = entry.partition(":")
+    """'cdan:entropy=true' → ('cdan', {'entropy': True}, 'cdan:entropy=true'); an '@label' suffix (a longer
+    budget, say) names the variant and is not a setting."""
+    name, _, rest = entry.split("@")[0].partition(":")
     overrides = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in rest.split(",") if kv)}
     return name, overrides, entry
 
@@ -76,21 +78,30 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--calibrate-steps", type=int, default=60)
+    ap.add_argument("--steps", type=int, help="train this many steps instead of calibrating to --minutes")
+    ap.add_argument("--label", help="appended to each variant's name as @label (e.g. a longer budget)")
     ap.add_argument("--keep", type=Path, help="where each run's model and snapshots stay (default: discarded)")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--table", action="store_true", help="only print the table of --out's rows")
     args = ap.parse_args()
+    if args.table:
+        print(summary_table(args.experiment, json.loads(args.out.read_text())))
+        return
     rows = json.loads(args.out.read_text()) if args.out.exists() else []
     done = {(r["variant"], r["seed"]) for r in rows}
     with tempfile.TemporaryDirectory() as tmp:
         prepare(resolved(tmp, args.experiment, "dann", {}).params)
         for entry in args.methods:
-            method, overrides, variant = method_spec(entry)
+            method, overrides, variant = method_spec(entry + (f"@{args.label}" if args.label else ""))
             if all((variant, s) in done for s in args.seeds):
                 continue
             # every seed of a variant trains for the same steps: the first seed's calibration holds
             earlier = [r for r in rows if r["variant"] == variant and r["threads"] == args.threads]
-            steps, per_step = ((earlier[0]["steps"], earlier[0]["seconds_per_step"]) if earlier
-                               else steps_for(tmp, args, method, overrides))
+            if args.steps:
+                steps, per_step = args.steps, float("nan")
+            else:
+                steps, per_step = ((earlier[0]["steps"], earlier[0]["seconds_per_step"]) if earlier
+                                   else steps_for(tmp, args, method, overrides))
             for seed in args.seeds:
                 if (variant, seed) in done:
                     continue
@@ -106,7 +117,8 @@ def main() -> None:
                 rows_ = ev["selection"]["candidates"]
                 dev = pick(rows_, "dev")  # DEV's pick whatever evaluate.validator says (the table's column)
                 row = {"experiment": args.experiment, "method": method, "variant": variant, "seed": seed,
-                       "steps": steps, "seconds_per_step": round(per_step, 4), "threads": args.threads,
+                       "steps": steps, "threads": args.threads,
+                       "seconds_per_step": round(per_step, 4) if per_step == per_step else None,
                        "train_wall_s": round(train_s, 1), "images_per_s": round(result.images_per_s),
                        "target_test_acc_last": rows_[-1]["target_test_acc_report_only"],
                        "source_test_acc": ev["source"]["test_acc"],
@@ -116,12 +128,24 @@ def main() -> None:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(rows, indent=2) + "\n")  # every result as it lands
                 print(json.dumps({k: v for k, v in row.items() if k != "candidates"}), flush=True)
-    print(f"\n| {args.experiment} | steps | last checkpoint | DEV's pick (step) | train wall |")
-    print("| --- | --- | --- | --- | --- |")
-    for r in rows:
-        print(f"| {r['variant']} (seed {r['seed']}) | {r['steps']:,} | {r['target_test_acc_last']:.4f} | "
-              f"{r['dev_target_test_acc']:.4f} ({r['dev_step']}) | {r['train_wall_s'] / 60:.1f} min |")
+    print(summary_table(args.experiment, rows))
 
+
+def _pm(values: list[float]) -> str:
+    m = statistics.mean(values)
+    return f"{m:.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 else f"{m:.3f}"
+
+
+def summary_table(experiment: str, rows: list[dict]) -> str:
+    """One line per variant: steps, last checkpoint and DEV's pick (mean ± std over its seeds)."""
+    lines = [f"| {experiment} | seeds | steps (train wall per run) | last checkpoint | DEV's pick |",
+             "| --- | --- | --- | --- | --- |"]
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        rs = [r for r in rows if r["variant"] == variant]
+        wall = statistics.mean(r["train_wall_s"] for r in rs) / 60
+        last, dev = _pm([r["target_test_acc_last"] for r in rs]), _pm([r["dev_target_test_acc"] for r in rs])
+        lines.append(f"| {variant} | {len(rs)} | {rs[0]['steps']:,} ({wall:.1f} min) | {last} | {dev} |")
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,5 @@
-"""DVC stage `evaluate@<method>`: test accuracies, confusion matrices, domain gap and DEV's choice."""
+"""DVC stage `evaluate@<method>`: the validator's pick among the snapshots, and its test accuracies,
+confusion matrices and domain gap."""
 
 from __future__ import annotations
 

@@ -6,8 +6,9 @@
 Points run one after another with `dvc exp run -S … evaluate` in the project: up to the evaluate stages
 (DVC reuses every stage a point does not change, e.g. the data; the sweep's own table and heatmaps stand
 in for the per-point t-SNE and report). The MLflow runs the stages open are nested under the sweep's parent run,
-which ends with the mean ± std table (sweep.md), sweep.json and, for a one- or two-key grid, heatmaps of
-target accuracy (report only) and DEV risk. The project's params.yaml is restored afterwards.
+which ends with the mean ± std table (sweep.md), each method's choice by the validator and its regret
+(report only), sweep.json and, for a one- or two-key grid, heatmaps of target accuracy (report only) and
+the validator's score. The project's params.yaml is restored afterwards.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ def train_method(spec: RunSpec, out_dir: Path, checkpoint_root: Path, start: Pat
             for name in ("model.pt", "metrics.json"):
                 tracking.log_artifact(tmp / name)
             recipe = spec.exp.recipe
+            trained.train(False)  # the weights evaluation uses: the weight average, where the method keeps one
             tracking.log_torch_model(trained.classifier(), np.zeros((2, recipe.channels, recipe.image_size,
                                                                      recipe.image_size), dtype=np.float32))
             (tmp / "mlflow_run_id").write_text(run_id)  # evaluate and t-SNE log into this run

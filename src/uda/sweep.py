@@ -86,7 +86,7 @@ def markdown(name: str, summary: dict) -> str:
 
 
 def heatmaps(grid: dict[str, list], summary: dict, out_dir: Path) -> list[Path]:
-    """For a one- or two-key grid: mean target accuracy (report only) and mean DEV risk per method."""
+    """For a one- or two-key grid: mean target accuracy (report only) and mean validator score per method."""
     keys = list(grid)
     if not 1 <= len(keys) <= 2:
         return []

@@ -151,7 +151,7 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
                 log_images(method.images(batch), step)
                 method.train(True)
                 log(final, step)
-                if cfg.snapshots:  # candidates for the unsupervised validator (uda.validation)
+                if cfg.snapshots:  # candidates for the label-free validators (uda.validators)
                     save_checkpoint(checkpoint_dir / "snapshots" / f"step_{step:06d}.pt",
                                     {"nets": method.eval_state(), "step": step})
                 score = final.get("source/val_acc", -math.inf)

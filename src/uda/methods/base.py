@@ -139,7 +139,8 @@ class Method:
             nets[k].load_state_dict(state[k])
 
     def state_dict(self) -> dict:
-        assert self._live is None, "state_dict() in evaluation mode would save the averaged weights as live"
+        if self._live is not None:
+            raise RuntimeError("state_dict() in evaluation mode would save the averaged weights as the live ones")
         return {"nets": {k: n.state_dict() for k, n in self.nets.items()},
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
