@@ -165,7 +165,7 @@ class EvaluateConfig(Frozen):
     features_per_domain: Annotated[int, Strict(), Field(gt=10)] = 2000
     seed: Int = 0
     svm_c: tuple[Annotated[float, Field(gt=0)], ...] = (0.001, 0.01, 0.1, 1.0)  # PAD's linear SVM: C by 3-fold CV
-    validator: str = Field("dev", description="the label-free validator (uda.validators) whose pick among the "
+    validator: str = Field("bnm", description="the label-free validator (uda.validators) whose pick among the "
                            "snapshots is the model evaluated and reported; 'last': the last snapshot")
 
 

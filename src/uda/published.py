@@ -10,12 +10,17 @@ DANN_JMLR = "Ganin et al., JMLR 2016, Table 2"
 GTA_CVPR = "Sankaranarayanan et al., CVPR 2018, Table 1"
 TLLIB = "Transfer-Learning-Library, digits table"
 TLLIB_PROTOCOL = "LeNet 28×28, 50,000 steps of 128+128, best epoch on target test"
+DIRTT = "Shu et al., ICLR 2018, Table 2"
+DIRTT_PROTOCOL = "9-layer small net, instance norm, 80,000 steps of 64+64"
+SELF_ENSEMBLING = "French et al., ICLR 2018, Table 1"
 
 # (source, target) → method → [(accuracy, std or None, citation, protocol)]
 PUBLISHED: dict[tuple[str, str], dict[str, list[tuple[float, float | None, str, str]]]] = {
     ("mnist", "mnist_m"): {
         "source_only": [(0.5225, None, DANN_JMLR, "DANN MNIST net")],
         "dann": [(0.7666, None, DANN_JMLR, "DANN MNIST net")],
+        "vada": [(0.977, None, DIRTT, DIRTT_PROTOCOL)],
+        "dirt_t": [(0.989, None, DIRTT, DIRTT_PROTOCOL)],
     },
     ("svhn", "mnist"): {
         "source_only": [(0.5490, None, DANN_JMLR, "DANN SVHN net")],
@@ -29,6 +34,7 @@ PUBLISHED: dict[tuple[str, str], dict[str, list[tuple[float, float | None, str, 
         "mcc": [(0.951, None, TLLIB, TLLIB_PROTOCOL)],
         "adda": [(0.945, None, TLLIB, TLLIB_PROTOCOL)],
         "mcd": [(0.941, None, TLLIB, TLLIB_PROTOCOL)],
+        "self_ensembling": [(0.983, None, SELF_ENSEMBLING, "their 32-64-256 net at 28×28, ~23,000 steps of 64+64")],
     },
     ("usps", "mnist"): {
         "gta": [(0.908, 0.013, GTA_CVPR, "full sets")],
