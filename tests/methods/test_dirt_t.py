@@ -7,7 +7,7 @@ import copy
 import torch
 import torch.nn.functional as F_
 
-from tests.methods.test_vada import batch, kl, nets, vat_by_hand
+from tests.methods.test_vada import assert_same_weights, batch, descend, kl, nets, vat_by_hand
 from uda.config import TrainConfig
 from uda.methods.dirt_t import DirtT, DirtTConfig
 
@@ -32,12 +32,8 @@ def test_one_update_equals_the_papers_by_hand_and_the_teacher_stays_fixed():
         t_logits = teacher["C"](teacher["F"](b.x_t))
     entropy = -(F_.softmax(l_t, 1) * F_.log_softmax(l_t, 1)).sum(1).mean()
     loss = 0.7 * kl(t_logits, l_t) + 0.3 * (entropy + vat_by_hand(h, b.x_t, l_t, 2.0))
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    for k in ("F", "C"):
-        for a, r in zip(n[k].parameters(), ref[k].parameters(), strict=True):
-            torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
+    descend(opt, loss)
+    assert_same_weights(n, ref, ("F", "C"))
     start = [p.clone() for p in teacher["C"].parameters()]
     assert all(torch.equal(a, s) for a, s in zip(method.teacher[1].parameters(), start, strict=True))
 

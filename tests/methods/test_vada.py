@@ -37,6 +37,18 @@ def kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
     return F_.kl_div(F_.log_softmax(q_logits, 1), F_.log_softmax(p_logits, 1), log_target=True, reduction="batchmean")
 
 
+def descend(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def assert_same_weights(nets: dict[str, nn.Module], ref: dict[str, nn.Module], keys) -> None:
+    for k in keys:
+        for a, r in zip(nets[k].parameters(), ref[k].parameters(), strict=True):
+            torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
+
+
 def vat_by_hand(h, x, logits, eps):
     """Miyato et al.: r ~ N(0, I) of norm 10⁻⁶, g = ∇_r KL(h(x) ‖ h(x + r)), r_adv = ε·g/‖g‖."""
     r = torch.randn_like(x)
@@ -60,9 +72,7 @@ def test_one_update_equals_the_papers_by_hand():
     f_s, f_t = ref["F"](b.x_s), ref["F"](b.x_t)
     d_s, d_t = ref["D"](f_s.detach()), ref["D"](f_t.detach())
     loss_disc = 0.5 * (bce(d_s, torch.ones_like(d_s)) + bce(d_t, torch.zeros_like(d_t)))  # D: source is 1
-    opt_d.zero_grad()
-    loss_disc.backward()
-    opt_d.step()
+    descend(opt_d, loss_disc)
     d_s, d_t = ref["D"](f_s), ref["D"](f_t)
     loss_domain = 0.5 * (bce(d_s, torch.zeros_like(d_s)) + bce(d_t, torch.ones_like(d_t)))  # flipped labels
     l_s, l_t = ref["C"](f_s), ref["C"](f_t)
@@ -70,12 +80,8 @@ def test_one_update_equals_the_papers_by_hand():
     entropy = -(p_t * F_.log_softmax(l_t, 1)).sum(1).mean()
     loss = (F_.cross_entropy(l_s, b.y_s) + 0.5 * loss_domain + 1.0 * vat_by_hand(h, b.x_s, l_s, 2.0)
             + 0.3 * (entropy + vat_by_hand(h, b.x_t, l_t, 2.0)))
-    opt_m.zero_grad()
-    loss.backward()
-    opt_m.step()
-    for k in ("F", "C", "D"):
-        for a, r in zip(n[k].parameters(), ref[k].parameters(), strict=True):
-            torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
+    descend(opt_m, loss)
+    assert_same_weights(n, ref, ("F", "C", "D"))
     assert out["loss/entropy"].item() == pytest.approx(entropy.item(), rel=1e-5)
 
 

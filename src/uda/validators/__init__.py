@@ -8,23 +8,12 @@ signature. `evaluate.validator` names the one that picks the snapshot evaluation
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 import numpy as np
 
+from uda.registry import collect
 from uda.validators.base import Labelled, Unlabelled, Validator, entropies
 
-VALIDATORS: dict[str, Validator] = {}
-for _m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if _m.name == "base":
-        continue
-    _fn = getattr(importlib.import_module(f"{__name__}.{_m.name}"), "VALIDATOR", None)
-    if _fn is not None:
-        if _fn.__name__ != _m.name:
-            raise ImportError(f"uda/validators/{_m.name}.py defines VALIDATOR named {_fn.__name__!r}: one file per "
-                              "validator, named after it")
-        VALIDATORS[_m.name] = _fn
+VALIDATORS: dict[str, Validator] = collect(__name__, __path__, "VALIDATOR", lambda fn: fn.__name__, skip=("base",))
 
 
 def score_all(source_train: Labelled, source_val: Labelled, target: Unlabelled, seed: int) -> dict[str, float]:
