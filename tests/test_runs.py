@@ -146,3 +146,15 @@ def test_the_validator_and_the_refine_stages_are_checked_at_load():
     resolved = parse(raw)
     assert resolved.params.pipeline.all_methods == ["vada", "dirt_t"]
     assert resolved.run("dirt_t").train.ema == 0.998 and resolved.run("dann").train.ema == 0.0
+
+
+def test_a_method_that_cannot_take_the_experiments_images_fails_before_any_work():
+    """PACS at 96 or 224 pixels: GTA's digit networks take 32×32 only. The error says so at load, with the
+    override that leaves it out, instead of after the other methods have trained."""
+    raw = base() | {"experiment": "photo_art_small"}
+    with pytest.raises(ConfigError, match=r"gta's networks take 32×32 input, and experiment photo_art_small "
+                                          r"stores 96×96 images; leave it out \(e.g. -S 'pipeline.methods="
+                                          r"\[source_only,dann\]'\)"):
+        parse(raw)
+    raw["pipeline"]["methods"] = ["source_only", "dann"]
+    assert parse(raw).run("dann").exp.recipe.image_size == 96

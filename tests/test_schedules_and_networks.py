@@ -66,3 +66,19 @@ def test_pretrained_offline_gives_a_clear_message(tmp_path, monkeypatch):
         build("alexnet", 7, 3, 64, pretrained="imagenet")
     with pytest.raises(FileNotFoundError, match="absent.pth not found"):
         build("alexnet", 7, 3, 64, pretrained=str(tmp_path / "absent.pth"))
+
+
+def test_a_local_weights_file_named_as_torchvisions_is_checked_against_its_hash(tmp_path):
+    """A file under torchvision's own name must carry the weights that name's sha256 prefix promises; a
+    state_dict under another name (one's own weights) loads as it is."""
+    from torchvision.models import alexnet as tv_alexnet
+
+    state = tv_alexnet(num_classes=1000).state_dict()
+    fake = tmp_path / "alexnet-owt-7be5be79.pth"
+    torch.save(state, fake)
+    with pytest.raises(RuntimeError, match=r"alexnet-owt-7be5be79.pth: sha256 .* does not match torchvision's"):
+        build("alexnet", 7, 3, 64, pretrained=str(fake))
+    own = tmp_path / "my_alexnet.pth"
+    fake.rename(own)
+    nets = build("alexnet", 7, 3, 64, pretrained=str(own))
+    assert torch.equal(nets.feature_extractor[0][0].weight, state["features.0.weight"])

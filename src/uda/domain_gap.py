@@ -14,11 +14,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from uda.features import narrowed
+
 
 def domain_classifier_error(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0,
                             cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)) -> float:
-    """Held-out error of a linear SVM (C chosen by 3-fold CV on the training half) separating f_s from f_t."""
-    x = np.concatenate([f_s, f_t]).astype(np.float64)
+    """Held-out error of a linear SVM (C chosen by 3-fold CV on the training half) separating f_s from f_t
+    (wide features on their principal directions first, uda.features)."""
+    x = np.concatenate(narrowed(f_s, f_t, seed=seed))
     d = np.concatenate([np.zeros(len(f_s)), np.ones(len(f_t))])
     x_tr, x_te, d_tr, d_te = train_test_split(x, d, test_size=0.5, random_state=seed, stratify=d)
     svm = make_pipeline(StandardScaler(), LinearSVC(dual="auto", max_iter=5000, random_state=seed))

@@ -16,14 +16,16 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from uda.config import EvaluateConfig
 from uda.domain_gap import domain_classifier_error, proxy_a_distance
+from uda.features import narrowed
 from uda.io import atomic_dir, atomic_write, load_tensors, write_json
 from uda.methods import Method
 from uda.results import headline
 from uda.runs import RunSpec
-from uda.runtime import accuracy, load_role, load_trained, outputs, resolve_device, sample
+from uda.runtime import load_roles, load_trained, outputs, resolve_device, sample
 from uda.validators import Labelled, Unlabelled, score_all
 from uda.viz import save_confusion
 
@@ -49,14 +51,24 @@ def _outputs(method: Method, domain, batch_size: int, idx) -> Unlabelled:
     return Unlabelled(f, logits.numpy())
 
 
-def validator_inputs(method: Method, data: dict, batch_size: int) -> tuple[Labelled, Labelled, Unlabelled]:
+def validator_inputs(method: Method, data: dict, batch_size: int,
+                     target_test: tuple[np.ndarray, torch.Tensor] | None = None) -> tuple[Labelled, Labelled, Unlabelled]:
     """What a validator may see of the current model: source train and validation samples with their
-    labels, and the target *train* sample as outputs only (no labels: the type has none)."""
-    labelled = []
-    for role, idx in (("source", "source_idx"), ("source_val", "val_idx")):
-        o = _outputs(method, data[role], batch_size, data[idx])
-        labelled.append(Labelled(o.features, o.logits, data[role].labels.cpu()[data[idx]].numpy()))
-    return labelled[0], labelled[1], _outputs(method, data["target"], batch_size, data["target_idx"])
+    labels, and the target *train* sample as outputs only (no labels: the type has none). Where the target
+    train and test images are the same (PACS), the sample is cut from `target_test`'s pass, if given. Wide
+    features are narrowed once, jointly over the three samples (uda.features), for every validator."""
+    outs = [_outputs(method, data[role], batch_size, data[idx]) for role, idx in
+            (("source", "source_idx"), ("source_val", "val_idx"))]
+    if target_test is not None and data["target"] is data["target_test"]:
+        idx = data["target_idx"].numpy()
+        outs.append(Unlabelled(target_test[0][idx], target_test[1][idx].numpy()))
+    else:
+        outs.append(_outputs(method, data["target"], batch_size, data["target_idx"]))
+    f_s, f_val, f_t = narrowed(*(o.features for o in outs), seed=0)
+    labels = [data[role].labels.cpu()[data[idx]].numpy() for role, idx in (("source", "source_idx"),
+                                                                          ("source_val", "val_idx"))]
+    return (Labelled(f_s, outs[0].logits, labels[0]), Labelled(f_val, outs[1].logits, labels[1]),
+            Unlabelled(f_t, outs[2].logits))
 
 
 def candidates(method: Method, model_dir: Path, data: dict, batch_size: int, seed: int) -> list[dict]:
@@ -69,9 +81,11 @@ def candidates(method: Method, model_dir: Path, data: dict, batch_size: int, see
     rows = []
     for state in states:
         method.load_eval_state(state["nets"])
-        scores = score_all(*validator_inputs(method, data, batch_size), seed)
-        rows.append({"step": state["step"], "scores": scores,
-                     "target_test_acc_report_only": accuracy(method, data["target_test"], batch_size)[0]})
+        # One pass over the target test set: the report's accuracy, and the validators' target sample if shared
+        test = outputs(method, data["target_test"], batch_size)
+        scores = score_all(*validator_inputs(method, data, batch_size, test), seed)
+        acc = (test[1].argmax(1) == data["target_test"].labels.cpu()).double().mean().item()
+        rows.append({"step": state["step"], "scores": scores, "target_test_acc_report_only": acc})
     method.load_eval_state(final)
     return rows
 
@@ -101,7 +115,7 @@ def evaluate(spec: RunSpec, ecfg: EvaluateConfig, model_dir: Path, out_dir: Path
     method = load_trained(spec, model_dir, device)
     classes = list(spec.classes)
     roles = ("source", "source_val", "source_test", "target", "target_test")
-    data = {r: load_role(spec, r, device) for r in roles}
+    data = load_roles(spec, roles, device)
     k = ecfg.features_per_domain
     data |= {"source_idx": sample(len(data["source"]), k, ecfg.seed),
              "target_idx": sample(len(data["target"]), k, ecfg.seed + 1),

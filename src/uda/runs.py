@@ -129,6 +129,14 @@ def _check_names(params: Params) -> None:
         if METHODS[name].starts_from != start:
             raise _NestedError(f"  pipeline.refine.{start}: {name} starts from "
                                f"{METHODS[name].starts_from or 'nothing (it trains from scratch)'}, not {start}")
+    size = params.exp.recipe.image_size
+    for name in params.pipeline.all_methods:  # before any work, not after the other methods have trained
+        sizes = METHODS[name].image_sizes
+        if sizes is not None and size not in sizes:
+            rest = ",".join(m for m in params.pipeline.methods if m != name)
+            raise _NestedError(f"  pipeline.methods: {name}'s networks take {' or '.join(f'{s}×{s}' for s in sizes)} "
+                               f"input, and experiment {params.experiment} stores {size}×{size} images; leave it out "
+                               f"(e.g. -S 'pipeline.methods=[{rest}]')")
     for i, name in enumerate(params.pipeline.methods):
         if METHODS[name].starts_from is not None:
             raise _NestedError(f"  pipeline.methods.{i}: {name} starts from {METHODS[name].starts_from}'s model; "

@@ -34,25 +34,42 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_role(spec: RunSpec, role: str, device: torch.device) -> Domain:
-    """One of the data an experiment uses (see the module docstring), normalised as the run says."""
+def role_images(spec: RunSpec, role: str) -> tuple[str, str, tuple[int, ...] | None]:
+    """Which images a role reads (see the module docstring): (domain, split, indices into it or None for all)."""
     processed = spec.data.processed_dir
     domain = spec.exp.source if role.startswith("source") else spec.exp.target
     ds = dataset_of(domain)
-    load = lambda s, idx=None: load_domain(processed, domain, s, device, spec.train.normalize, idx)  # noqa: E731
     if role == "target":
-        return load(ds.train_split)
+        return domain, ds.train_split, None
     if role == "target_test":
-        return load("test" if "test" in ds.splits else ds.train_split)
+        return domain, ("test" if "test" in ds.splits else ds.train_split), None
     split_file = processed / domain / "val_split.json"
     if not split_file.is_file():
         raise DataError(f"{split_file}: missing; the preprocess stage writes it (dvc repro preprocess)")
     split = json.loads(split_file.read_text())
     if role == "source":
-        return load(split["split"], split["train"])
+        return domain, split["split"], tuple(split["train"])
     if role == "source_val" or "test" not in ds.splits:
-        return load(split["split"], split["val"])
-    return load("test")
+        return domain, split["split"], tuple(split["val"])
+    return domain, "test", None
+
+
+def load_role(spec: RunSpec, role: str, device: torch.device) -> Domain:
+    """One of the data an experiment uses, normalised as the run says."""
+    domain, split, idx = role_images(spec, role)
+    return load_domain(spec.data.processed_dir, domain, split, device, spec.train.normalize,
+                       None if idx is None else list(idx))
+
+
+def load_roles(spec: RunSpec, roles: tuple[str, ...], device: torch.device) -> dict[str, Domain]:
+    """Several roles; those that read the same images (PACS: target and target_test) share one object, so a
+    pass over one serves both."""
+    loaded: dict[tuple, Domain] = {}
+    out = {}
+    for role in roles:
+        key = role_images(spec, role)
+        out[role] = loaded[key] if key in loaded else loaded.setdefault(key, load_role(spec, role, device))
+    return out
 
 
 def build_method(spec: RunSpec, channels: int, steps: int, device: torch.device) -> Method:

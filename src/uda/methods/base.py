@@ -48,6 +48,7 @@ class Method:
     ema_default: ClassVar[float] = 0.0  # train.ema when params leave it null (uda.runs resolves it)
     ema_own_buffers: ClassVar[bool] = False  # True: the average runs its own forwards (a mean teacher)
     starts_from: ClassVar[str | None] = None  # a method whose trained model this one starts from
+    image_sizes: ClassVar[tuple[int, ...] | None] = None  # the input sizes its own networks take (None: any)
 
     @classmethod
     def build_nets(cls, cfg, train: TrainConfig, num_classes: int, channels: int,

@@ -94,11 +94,12 @@ def to_pixels(x: torch.Tensor, mean: torch.Tensor | None, std: torch.Tensor | No
 class GenerateToAdapt(Method):
     name = "gta"
     Config = GtaConfig
+    image_sizes = (32,)  # the paper's digit networks
 
     @classmethod
     def build_nets(cls, cfg: GtaConfig, train: TrainConfig, num_classes: int, channels: int,
                    image_size: int) -> dict[str, nn.Module]:
-        if image_size != 32:
+        if image_size not in cls.image_sizes:
             raise ValueError(f"gta's digit networks need 32×32 input (the experiment's recipe has {image_size})")
         make_f, make_c, width = nets_gta.EMBEDDERS[cfg.embedder]
         nets = {"F": make_f(channels, cfg.ndf), "C": make_c(num_classes, width(cfg.ndf)),

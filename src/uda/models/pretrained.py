@@ -28,7 +28,29 @@ def load_pretrained(model: nn.Module, arch: str, pretrained: str | None) -> None
         path = Path(pretrained)
         if not path.is_file():
             raise FileNotFoundError(f"pretrained weights file {path} not found (expected a torchvision state_dict)")
+        check_torchvision_file(path, arch)
         state = torch.load(path, map_location="cpu", weights_only=True)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if not k.startswith(("fc.", "classifier.6."))]:
         raise RuntimeError(f"{pretrained}: does not fit {arch} (missing {missing[:5]}, unexpected {unexpected[:5]})")
+
+
+def check_torchvision_file(path: Path, arch: str) -> None:
+    """A local copy of torchvision's own weights file (same name, e.g. alexnet-owt-7be5be79.pth) must match
+    the sha256 prefix its name carries, as torch.hub checks a download; any other file is taken as it is."""
+    import hashlib
+    import re
+
+    import torchvision
+
+    published = torchvision.models.get_model_weights(arch).DEFAULT.url.rsplit("/", 1)[-1]
+    match = re.search(r"-([a-f0-9]{8,})\.", published)
+    if path.name != published or not match:
+        return
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    if not h.hexdigest().startswith(match.group(1)):
+        raise RuntimeError(f"{path}: sha256 {h.hexdigest()[:16]}… does not match torchvision's published "
+                           f"{match.group(1)} for {published}; the file is damaged or not torchvision's")
