@@ -8,7 +8,6 @@ from pathlib import Path
 import yaml
 
 from uda.config import Params
-from uda.datasets import dataset_of
 from uda.download import fetch_domain, resolve_mirror
 from uda.preprocess import preprocess_domain
 from uda.runs import Resolved, parse
@@ -32,9 +31,9 @@ def scratch_params(root: str, experiment: str, image_size: int | None = None, **
 def prepare(params: Params) -> None:
     """Raw files from the project's data/raw when there, else the mirror; then preprocess at the recipe."""
     for domain in params.exp.domains:
-        local = ROOT / "data/raw" / dataset_of(domain).name
+        local = ROOT / "data/raw" / params.dataset(domain).name
         if local.exists():
             shutil.copytree(local, params.data.raw_dir / local.name, dirs_exist_ok=True)
         else:
-            fetch_domain(domain, params.data.raw_dir, resolve_mirror(None), progress=False)
-        preprocess_domain(domain, params.exp.recipe, params.data)
+            fetch_domain(domain, params.data.raw_dir, resolve_mirror(None), progress=False, ds=params.dataset(domain))
+        preprocess_domain(domain, params.exp.recipe, params.data, params.dataset(domain))

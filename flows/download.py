@@ -18,7 +18,7 @@ from uda.download import resolve_mirror
 @flow(name="download", validate_parameters=False)
 def download(params: Params) -> dict[str, list[dict]]:
     mirror = resolve_mirror(params.data.mirror)
-    fetched = {d: download_domain(d, params.data.raw_dir, mirror) for d in params.exp.domains}
+    fetched = {d: download_domain(d, params.dataset(d), params.data.raw_dir, mirror) for d in params.exp.domains}
     origins = [f["origin"] for files in fetched.values() for f in files]
     log_stage(params, "download", {"mirror": str(mirror) if mirror else "none"},
               {"download/files": len(origins), "download/from_mirror": origins.count("mirror"),

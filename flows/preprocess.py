@@ -13,7 +13,7 @@ from uda.config import Params
 @flow(name="preprocess", validate_parameters=False)
 def preprocess_flow(params: Params) -> dict[str, dict]:
     data = params.data
-    stats = {d: preprocess(d, params.exp.recipe, data) for d in params.exp.domains}
+    stats = {d: preprocess(d, params.dataset(d), params.exp.recipe, data) for d in params.exp.domains}
     metrics = {f"data/{d}/{split}/n": s["n"] for d, st in stats.items() for split, s in st["splits"].items()}
     artifacts = [(data.processed_dir / d / name, f"data/{d}") for d in stats for name in ("stats.json", "samples.png")]
     log_stage(params, "preprocess", {"data": data.model_dump(exclude={"mirror", "root"})}, metrics,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from prefect import task
 
 from uda.config import DataConfig, Recipe
+from uda.datasets import DatasetSpec
 from uda.preprocess import preprocess_domain
 
 
 @task(name="preprocess-domain")
-def preprocess(domain: str, recipe: Recipe, data: DataConfig) -> dict:
-    return preprocess_domain(domain, recipe, data)
+def preprocess(domain: str, ds: DatasetSpec, recipe: Recipe, data: DataConfig) -> dict:
+    return preprocess_domain(domain, recipe, data, ds)

@@ -15,7 +15,7 @@ from uda.tsne import method_embedding, save_figures
 @task(name="tsne", tags=["gpu"])
 def tsne_figures(specs: list[RunSpec], tcfg: TsneConfig, models: dict[str, Path], out_dir: Path) -> list[Path]:
     embeddings = {s.method: method_embedding(s, tcfg, models[s.method]) for s in specs}
-    paths = save_figures(specs[0].exp, embeddings, out_dir)
+    paths = save_figures(specs[0].exp, list(specs[0].classes), embeddings, out_dir)
     for spec in specs:
         with tracking.run(spec.experiment, run_name=spec.method, run_id=tracking.training_run_id(models[spec.method])):
             for path in paths:

@@ -23,7 +23,8 @@ def _download(args) -> None:
     from uda.download import fetch_domain, resolve_mirror
 
     params = load_params(args.params)
-    for f in fetch_domain(args.domain, params.data.raw_dir, resolve_mirror(params.data.mirror)):
+    for f in fetch_domain(args.domain, params.data.raw_dir, resolve_mirror(params.data.mirror),
+                          ds=params.dataset(args.domain)):
         print(f"{f.path}  [{f.origin}]  {f.digest or 'no published checksum'}")
 
 
@@ -34,7 +35,7 @@ def _preprocess(args) -> None:
     name = args.experiment or params.experiment
     if name not in params.experiments:
         raise ConfigError(f"--experiment {name!r}: not declared under experiments ({', '.join(params.experiments)})")
-    stats = preprocess_domain(args.domain, params.experiments[name].recipe, params.data)
+    stats = preprocess_domain(args.domain, params.experiments[name].recipe, params.data, params.dataset(args.domain))
     for split, s in stats["splits"].items():
         print(f"{args.domain}/{split}: n={s['n']:,} shape={s['shape']} mean={s['mean']} std={s['std']}")
 

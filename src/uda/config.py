@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
-from uda.datasets import DOMAINS
+from uda.datasets import DOMAINS, DatasetSpec, dataset_of
+from uda.datasets.folder import FolderDomain, folder_dataset
 
 Int = Annotated[int, Strict()]  # a bool or a numeric string is refused, not coerced
 Count = Annotated[int, Strict(), Field(gt=0)]
@@ -179,15 +180,9 @@ class Experiment(Frozen):
     source: str
     target: str
     recipe: Recipe
-    description: str = ""
+    description: str = Field(description="one line the report opens with (required: the report stage's DVC "
+                             "params name it)")
     train: dict = Field(description="overrides of the top-level train section ({} for none)")
-
-    @field_validator("source", "target")
-    @classmethod
-    def _known_domain(cls, v: str) -> str:
-        if v not in DOMAINS:
-            raise ValueError(f"unknown domain {v!r}; known: {', '.join(sorted(DOMAINS))}")
-        return v
 
     @property
     def domains(self) -> tuple[str, ...]:
@@ -271,9 +266,19 @@ class Params(Frozen):
     evaluate: EvaluateConfig
     tsne: TsneConfig
     experiments: dict[str, Experiment]
+    domains: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")], FolderDomain] = Field(
+        default_factory=dict, description="domains of one's own, in class folders (uda.datasets.folder)")
 
     @model_validator(mode="after")
     def _experiment_declared(self):
+        for name in self.domains:
+            if name in DOMAINS:
+                raise _NestedError(f"  domains.{name}: a built-in domain has this name; choose another")
+        for name, exp in self.experiments.items():
+            for role in ("source", "target"):
+                if getattr(exp, role) not in DOMAINS and getattr(exp, role) not in self.domains:
+                    raise _NestedError(f"  experiments.{name}.{role}: unknown domain {getattr(exp, role)!r}; known: "
+                                       f"{', '.join(sorted(DOMAINS))}, or one declared under domains:")
         if self.experiment not in self.experiments:
             raise ValueError(f"experiment {self.experiment!r} is not declared under experiments "
                              f"(declared: {', '.join(self.experiments)})")
@@ -286,6 +291,10 @@ class Params(Frozen):
     @property
     def exp(self) -> Experiment:
         return self.experiments[self.experiment]
+
+    def dataset(self, domain: str) -> DatasetSpec:
+        """A built-in domain's dataset, or a declared folder domain's (whose classes are read from its folder)."""
+        return folder_dataset(domain, self.domains[domain]) if domain in self.domains else dataset_of(domain)
 
     def digest(self) -> str:
         """Short hash of the resolved config: equal hashes mean equal settings."""

@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from uda.datasets import RawFile, dataset_of
+from uda.datasets import DatasetSpec, RawFile, dataset_of
 from uda.io import DataError, atomic_dir, atomic_write, extract_archive, file_digest, tree_digest
 
 MIRROR_ENV = "UDA_DATA_MIRROR"
@@ -45,14 +45,18 @@ def resolve_mirror(configured: str | Path | None) -> Path | None:
     return path
 
 
-def fetch_domain(domain: str, raw_root: Path, mirror: Path | None, progress: bool = True) -> list[Fetched]:
-    ds = dataset_of(domain)
+def fetch_domain(domain: str, raw_root: Path, mirror: Path | None, progress: bool = True,
+                 ds: DatasetSpec | None = None) -> list[Fetched]:
+    """`ds`: the domain's dataset where it is not built in (a folder domain's, from Params.dataset)."""
+    ds = ds or dataset_of(domain)
     dest = ds.raw_dir(raw_root)
     return [fetch(rf, dest, mirror, progress) for rf in ds.raw_files(domain)]
 
 
 def fetch(rf: RawFile, dest_dir: Path, mirror: Path | None, progress: bool = True) -> Fetched:
     target = Path(dest_dir) / rf.name
+    if rf.local:
+        return _copy_local(rf, target)
     for from_mirror in (True, False):  # a file already in place may be the mirror's or the official copy
         if target.exists() and _verifies(rf, target, from_mirror):
             return Fetched(rf.name, target, "cached", _label(rf.expected(from_mirror)))
@@ -67,6 +71,21 @@ def fetch(rf: RawFile, dest_dir: Path, mirror: Path | None, progress: bool = Tru
         raise DataError(f"{target}: {mirror_note}no official source to download from")
     url = _download_verified(rf, target, dest_dir, mirror_note, progress)
     return Fetched(rf.name, target, url, _label(rf.expected(False)))
+
+
+def _copy_local(rf: RawFile, target: Path) -> Fetched:
+    """A folder domain: its tree copied whole, unless the copy in place already has the folder's digest."""
+    source = Path(rf.local)
+    if not source.is_dir():
+        raise DataError(f"{source}: the folder of domain {rf.name} (domains.{rf.name}.path) does not exist")
+    digest = tree_digest(source, rf.name)
+    if target.is_dir() and tree_digest(target, rf.name) == digest:
+        return Fetched(rf.name, target, "cached", f"sha256:{digest}")
+    with atomic_dir(target) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        if tree_digest(tmp, rf.name) != digest:
+            raise DataError(f"{source}: changed while it was copied; run the download stage again")
+    return Fetched(rf.name, target, str(source), f"sha256:{digest}")
 
 
 def _label(expected: tuple[str, str] | None) -> str | None:

@@ -51,8 +51,8 @@ def _outputs(method: Method, domain, batch_size: int, idx) -> Unlabelled:
     return Unlabelled(f, logits.numpy())
 
 
-def validator_inputs(method: Method, data: dict, batch_size: int,
-                     target_test: tuple[np.ndarray, torch.Tensor] | None = None) -> tuple[Labelled, Labelled, Unlabelled]:
+def validator_inputs(method: Method, data: dict, batch_size: int, target_test: tuple[np.ndarray, torch.Tensor]
+                     | None = None) -> tuple[Labelled, Labelled, Unlabelled]:
     """What a validator may see of the current model: source train and validation samples with their
     labels, and the target *train* sample as outputs only (no labels: the type has none). Where the target
     train and test images are the same (PACS), the sample is cut from `target_test`'s pass, if given. Wide

@@ -18,7 +18,7 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from uda.config import DataConfig, Recipe
-from uda.datasets import Decoded, dataset_of
+from uda.datasets import DatasetSpec, Decoded, dataset_of
 from uda.io import DataError, atomic_dir, load_tensors, write_json
 from uda.viz import save_grid
 
@@ -85,9 +85,10 @@ def _subset(decoded: Decoded, limit: int | None, seed: int) -> Decoded:
     return Decoded(images, decoded.labels[keep])
 
 
-def preprocess_domain(domain: str, recipe: Recipe, data: DataConfig) -> dict:
-    """Decode, transform and write one domain; returns the content of its stats.json."""
-    ds = dataset_of(domain)
+def preprocess_domain(domain: str, recipe: Recipe, data: DataConfig, ds: DatasetSpec | None = None) -> dict:
+    """Decode, transform and write one domain; returns the content of its stats.json. `ds`: the domain's
+    dataset where it is not built in (a folder domain's, from Params.dataset)."""
+    ds = ds or dataset_of(domain)
     out = data.processed_dir / domain
     stats = {"domain": domain, "dataset": ds.name, "classes": list(ds.classes), "recipe": recipe.model_dump(),
              "max_per_split": data.max_per_split, "splits": {}}

@@ -32,7 +32,7 @@ from uda.config import (
     parse_params,
     resolve_train,
 )
-from uda.datasets import dataset_of
+from uda.datasets import DatasetSpec
 from uda.methods import METHODS
 
 PACKAGE = Path(__file__).resolve().parent
@@ -50,13 +50,14 @@ class RunSpec:
     config: MethodConfig  # the method's `methods.<name>` block, as its own Config class
     key: str  # experiment/method-seed-digest: same key, same run, so resuming its checkpoint is sound
     params_hash: str  # of the whole params file, as tracking tags record it
+    datasets: Mapping[str, DatasetSpec]  # of the experiment's source and target domains (Params.dataset)
 
     def digest(self) -> str:
         return self.params_hash
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return tuple(dataset_of(self.exp.source).classes)
+        return tuple(self.datasets[self.exp.source].classes)
 
     def logged_params(self) -> dict:
         """What a tracking run records about this run."""
@@ -143,6 +144,17 @@ def _check_names(params: Params) -> None:
                                f"list it under pipeline.refine ({{{METHODS[name].starts_from}: {name}}})")
 
 
+def check_same_classes(experiment: str, source: DatasetSpec, target: DatasetSpec) -> None:
+    """A classifier trained on the source's classes is evaluated on the target's: they must be the same list."""
+    if source.classes == target.classes:
+        return
+    only_s = sorted(set(source.classes) - set(target.classes))
+    only_t = sorted(set(target.classes) - set(source.classes))
+    detail = (f"only in {source.name}: {only_s or 'none'}; only in {target.name}: {only_t or 'none'}"
+              if only_s or only_t else f"same names in another order: {list(source.classes)} vs {list(target.classes)}")
+    raise ConfigError(f"experiments.{experiment}: source and target classes differ ({detail})")
+
+
 def resolve(params: Params, source: str = "params") -> Resolved:
     """Every registered method's spec for the chosen experiment; every experiment's merges are checked too."""
     try:
@@ -153,6 +165,8 @@ def resolve(params: Params, source: str = "params") -> Resolved:
                 resolve_train(params, name, experiment)
     except _NestedError as e:
         raise ConfigError(f"{source}: invalid config\n{e}") from None
+    datasets = MappingProxyType({d: params.dataset(d) for d in params.exp.domains})
+    check_same_classes(params.experiment, *(datasets[d] for d in params.exp.domains))
     code = code_digest()
     runs = {}
     for name, config in configs.items():
@@ -160,7 +174,8 @@ def resolve(params: Params, source: str = "params") -> Resolved:
         if train.ema is None:  # the method's own choice, made explicit so that it is logged and keyed
             train = train.model_copy(update={"ema": METHODS[name].ema_default})
         key = run_key(params.experiment, params.exp, params.data, name, train, config, code)
-        runs[name] = RunSpec(params.experiment, params.exp, params.data, name, train, config, key, params.digest())
+        runs[name] = RunSpec(params.experiment, params.exp, params.data, name, train, config, key, params.digest(),
+                             datasets)
     return Resolved(params, MappingProxyType(runs))
 
 

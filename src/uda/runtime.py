@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from uda.batches import Domain, load_domain
-from uda.datasets import dataset_of
 from uda.io import DataError, load_tensors
 from uda.methods import METHODS, Method
 from uda.runs import RunSpec
@@ -38,7 +37,7 @@ def role_images(spec: RunSpec, role: str) -> tuple[str, str, tuple[int, ...] | N
     """Which images a role reads (see the module docstring): (domain, split, indices into it or None for all)."""
     processed = spec.data.processed_dir
     domain = spec.exp.source if role.startswith("source") else spec.exp.target
-    ds = dataset_of(domain)
+    ds = spec.datasets[domain]
     if role == "target":
         return domain, ds.train_split, None
     if role == "target_test":

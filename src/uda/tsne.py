@@ -15,7 +15,6 @@ import numpy as np
 from sklearn.manifold import TSNE
 
 from uda.config import Experiment, TsneConfig
-from uda.datasets import dataset_of
 from uda.io import atomic_dir, atomic_write
 from uda.runs import RunSpec
 from uda.runtime import load_role, load_trained, outputs, resolve_device, sample
@@ -45,11 +44,11 @@ def method_embedding(spec: RunSpec, tcfg: TsneConfig, model_dir: Path) -> dict:
             "label": np.concatenate(label)}
 
 
-def save_figures(exp: Experiment, embeddings: dict[str, dict], out_dir: Path) -> list[Path]:
+def save_figures(exp: Experiment, classes: list[str], embeddings: dict[str, dict], out_dir: Path) -> list[Path]:
     """<method>_domain.png, <method>_class.png, <method>.csv for each method, and all_methods.png; they
     replace `out_dir` whole once all are written. Returns their final paths."""
     out_dir = Path(out_dir)
-    domains, classes = [exp.source, exp.target], list(dataset_of(exp.source).classes)
+    domains = [exp.source, exp.target]
     names, by_domain, by_class = [], [], []
     with atomic_dir(out_dir) as tmp:
         for name, e in embeddings.items():

@@ -20,7 +20,8 @@ class RawFile:
     mirror laid out like shared/datasets; `mirror_sha256` is set only where MANIFEST.md documents that
     the mirror's copy differs from the official bytes (a repack or a subset), and is then what the
     mirror copy is verified against. For a `tree`, `mirror_sha256` is MANIFEST.md's tree digest and the
-    download is an archive whose `archive_subdir` holds the folder.
+    download is an archive whose `archive_subdir` holds the folder. A `local` tree (a folder domain's) is
+    copied from that folder and verified against the folder's own tree digest.
     """
 
     name: str
@@ -31,6 +32,7 @@ class RawFile:
     mirror_sha256: str | None = None
     tree: bool = False
     archive_subdir: str | None = None
+    local: str | None = None
 
     def expected(self, from_mirror: bool) -> tuple[str, str] | None:
         """(algorithm, hex digest) the fetched copy must match, or None where nobody publishes one."""
