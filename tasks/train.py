@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,16 @@ def _log_images(images: dict, step: int) -> None:
             tracking.log_artifact(save_grid(x, Path(tmp) / f"{name}_step{step:06d}.png"), "images")
 
 
+def _log_datasets(spec: RunSpec) -> None:
+    """Source and target as the run's dataset inputs: named by domain and recipe, with a digest of the
+    preprocessed domain's stats.json (its counts, shapes and pixel statistics: what changes when the data do)."""
+    size = spec.exp.recipe.image_size
+    for context, domain in (("source", spec.exp.source), ("target", spec.exp.target)):
+        folder = spec.data.processed_dir / domain
+        digest = hashlib.sha256((folder / "stats.json").read_bytes()).hexdigest()[:12]
+        tracking.log_dataset(f"{domain}@{size}px", digest, folder, context)
+
+
 @task(name="train", tags=["gpu"])  # a Prefect concurrency limit on `gpu` keeps jobs from piling onto a card
 def train_method(spec: RunSpec, out_dir: Path, checkpoint_root: Path, start: Path | None = None) -> dict:
     run_file = Path(checkpoint_root) / spec.key / "mlflow_run_id"
@@ -36,6 +47,7 @@ def train_method(spec: RunSpec, out_dir: Path, checkpoint_root: Path, start: Pat
             with atomic_write(run_file, "w") as f:
                 f.write(active.info.run_id)
             tracking.log_params(spec.logged_params())
+            _log_datasets(spec)
         run_id = active.info.run_id
 
         def finish(tmp: Path, trained, result) -> None:  # into the stage's outputs before they replace the old

@@ -183,3 +183,40 @@ def test_mlflow_ui_compares_two_runs_in_a_headless_browser(services):
     # The metrics table is virtualised: the names near the top of its alphabetical list are rendered.
     for key in ("domain/pad", "domain/classifier_acc", "monitor/target_test_acc"):
         assert key in text and all(shown(r.data.metrics[key]) for r in runs), key
+
+
+def test_mlflow_ui_shows_pipeline_runs_with_their_stages_datasets_and_headline_metric(services):
+    """What a person sees in the runs table: one row per pipeline run (and per sweep), its stage runs beneath,
+    the training runs' datasets in the Dataset column, and target accuracy as a column once chosen."""
+    from mlflow.tracking import MlflowClient
+    from playwright.sync_api import sync_playwright
+
+    root, env, record = services
+    mlflow = MlflowClient(record["mlflow"])
+    exp = mlflow.get_experiment_by_name("mnist_mnistm")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    pipeline = mlflow.search_runs([exp.experiment_id], "tags.stage = 'pipeline'")[0]
+    train = mlflow.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{pipeline.info.run_id}' "
+                                                    "and tags.stage = 'train'")[0]
+    acc = train.data.metrics["target/test_acc"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or shutil.which("chromium-browser"),
+                                    args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 2400, "height": 1200})
+        page.goto(f"{record['mlflow']}/#/experiments/{exp.experiment_id}/runs?workflowType=machine_learning")
+        row = page.locator("[role='row']", has_text=pipeline.info.run_name).first
+        row.wait_for(timeout=60_000)
+        collapsed = page.inner_text("body")
+        assert "sweep-grid" in collapsed and train.info.run_name not in collapsed  # stage runs start folded
+        row.locator("button[data-component-id*='runnamecellrenderer']").first.click()
+        page.get_by_text("download", exact=True).first.wait_for(timeout=30_000)
+        page.get_by_role("button", name="Columns").click()
+        page.get_by_text("target/test_acc", exact=True).first.click()
+        page.keyboard.press("Escape")
+        page.get_by_text(str(acc)).first.wait_for(timeout=30_000)
+        text = page.inner_text("body")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "mlflow_runs_table.png"))
+        browser.close()
+    assert train.info.run_name in text and "preprocess" in text and "report" in text
+    assert "mnist@32px" in text and "mnist_m@32px" in text  # the Dataset column

@@ -66,7 +66,15 @@ def test_default_experiment_then_a_second_repro_is_a_no_op(project, prefect_api)
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     found = mlflow.search_runs(experiment_names=["mnist_mnistm"], output_format="list")
     by_stage = {r.data.tags["stage"]: r for r in found if r.info.start_time / 1000 >= started - 1}
-    assert set(by_stage) == {"download", "preprocess", "train", "report"}  # evaluate and t-SNE join train runs
+    # evaluate and t-SNE join train runs; every stage run of this repro is a child of one pipeline run
+    assert set(by_stage) == {"download", "preprocess", "train", "report", "pipeline"}
+    parent = by_stage["pipeline"].info.run_id
+    children = [r for r in found if r.data.tags.get("mlflow.parentRunId") == parent]
+    assert sorted(r.data.tags["stage"] for r in children) == ["download", "preprocess", "report", *["train"] * 3]
+    assert by_stage["pipeline"].data.tags["params_hash"] == by_stage["report"].data.tags["params_hash"]
+    inputs = {(d.dataset.name, {t.key: t.value for t in d.tags}["mlflow.data.context"])
+              for d in by_stage["train"].inputs.dataset_inputs}
+    assert inputs == {("mnist@32px", "source"), ("mnist_m@32px", "target")}
     pre = by_stage["preprocess"]
     assert pre.data.params["source"] == "mnist" and pre.data.params["recipe.channels"] == "3"
     assert pre.data.metrics["data/mnist_m/test/n"] == 9001

@@ -61,7 +61,8 @@ def _services(args) -> None:
     from uda import services
 
     record = services.start(Path("."), args.prefect_port, args.mlflow_port)
-    print(f"Prefect UI   {record['prefect_ui']}\nMLflow UI    {record['mlflow']}\n"
+    print(f"Prefect UI   {record['prefect_ui']}\nMLflow UI    {record['mlflow']}  (MLflow 3 opens on its GenAI views: "
+          "click 'Model training' once, at the top left, and experiments open on their runs)\n"
           f"The pipeline uses them while they run; in another shell you can also\n"
           f"  export PREFECT_API_URL={record['prefect_api']} MLFLOW_TRACKING_URI={record['mlflow']}\n"
           "Ctrl-C stops both.", flush=True)

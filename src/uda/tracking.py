@@ -2,6 +2,12 @@
 
 By default runs go to a sqlite store and an artifact folder inside the project (`.mlflow/`,
 git-ignored); `MLFLOW_TRACKING_URI` (for example a tracking server) is honoured when set.
+
+How the UI reads: an experiment is marked as model training (it opens on its runs, not on MLflow 3's GenAI
+overview); the stage runs of one pipeline run (one `dvc repro` or `dvc exp run`: the same params and commit)
+are nested under one parent run, `pipeline <params hash>`, so the table shows one row per pipeline run and
+its stages beneath (a sweep's points nest under the sweep's run instead); a training run's source and target
+data are MLflow dataset inputs, which the table's Dataset column shows.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from pathlib import Path
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 STORE_DIR = ".mlflow"
+KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow 3: open on the runs table
 
 
 def tracking_uri(root: Path | str = ".") -> str:
@@ -26,13 +33,16 @@ def tracking_uri(root: Path | str = ".") -> str:
 def _experiment_id(mlflow, name: str, uri: str) -> str:
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
+        for key, value in KIND.items():
+            if exp.tags.get(key) != value:  # an experiment made before the kind was set
+                mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id
     # A sqlite store keeps artifacts in a folder beside its database (not ./mlruns); a server picks its own.
     location = None
     if uri.startswith("sqlite:///"):
         location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts" / name).resolve().as_uri()
     try:
-        return mlflow.create_experiment(name, artifact_location=location)
+        return mlflow.create_experiment(name, artifact_location=location, tags=KIND)
     except Exception:  # a concurrent stage created it first
         return mlflow.get_experiment_by_name(name).experiment_id
 
@@ -64,10 +74,39 @@ def run(experiment: str, run_name: str, tags: Mapping[str, str] | None = None,
     if run_id is None and os.environ.get("UDA_PARENT_RUN_ID"):  # a point of a sweep: nest under its run
         tags |= {"mlflow.parentRunId": os.environ["UDA_PARENT_RUN_ID"], "sweep": os.environ.get("UDA_SWEEP", ""),
                  "sweep_point": os.environ.get("UDA_SWEEP_POINT", "")}
+    elif run_id is None and "params_hash" in tags and tags.get("stage") not in ("sweep", "pipeline"):
+        tags["mlflow.parentRunId"] = pipeline_run(exp_id, tags)
     # A resumed run keeps its name (start_run would rename it).
     with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else exp_id,
                           run_name=None if run_id else run_name, tags=tags) as active:
         yield active
+
+
+def pipeline_run(exp_id: str, tags: Mapping[str, str]) -> str:
+    """The parent run of every stage run with these params at this commit: found, or made (and marked
+    finished at once: it only groups its children)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    key = f"{tags['params_hash']}@{tags.get('git_commit', 'unknown')[:12]}"
+    found = client.search_runs([exp_id], f"tags.stage = 'pipeline' and tags.pipeline_key = '{key}'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    keep = {k: tags[k] for k in ("experiment", "source", "target", "git_commit", "params_hash") if k in tags}
+    parent = client.create_run(exp_id, run_name=f"pipeline {tags['params_hash'][:8]}",
+                               tags=keep | {"stage": "pipeline", "pipeline_key": key})
+    client.set_terminated(parent.info.run_id)
+    return parent.info.run_id
+
+
+def log_dataset(name: str, digest: str, path: Path | str, context: str) -> None:
+    """A dataset input of the active run: its name, a digest of its content and where it lies."""
+    import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    source = LocalArtifactDatasetSource(Path(path).resolve().as_uri())
+    mlflow.log_input(MetaDataset(source, name=name, digest=digest), context=context)
 
 
 def log_params(params: Mapping) -> None:
