@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -166,9 +167,10 @@ def test_mlflow_ui_compares_two_runs_in_a_headless_browser(services):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        # The runs table of the "Model training" view lists the runs by name.
+        # The runs table of the "Model training" view lists the parent runs by name (the stage runs fold
+        # beneath them: the next test opens them).
         page.goto(f"{record['mlflow']}/#/experiments/{exp.experiment_id}/runs?workflowType=machine_learning")
-        page.get_by_text(runs[0].info.run_name, exact=True).first.wait_for(timeout=60_000)
+        page.get_by_text("sweep-grid", exact=True).first.wait_for(timeout=60_000)
         compare = (f"{record['mlflow']}/#/compare-runs?runs={json.dumps(ids)}"
                    f"&experiments={json.dumps([exp.experiment_id])}")
         page.goto(compare.replace(" ", ""))
@@ -210,13 +212,20 @@ def test_mlflow_ui_shows_pipeline_runs_with_their_stages_datasets_and_headline_m
         assert "sweep-grid" in collapsed and train.info.run_name not in collapsed  # stage runs start folded
         row.locator("button[data-component-id*='runnamecellrenderer']").first.click()
         page.get_by_text("download", exact=True).first.wait_for(timeout=30_000)
-        page.get_by_role("button", name="Columns").click()
-        page.get_by_text("target/test_acc", exact=True).first.click()
+        page.get_by_role("button", name="Columns", exact=True).click()
+        page.get_by_placeholder("Search columns").fill("target/test_acc")
+        # the search also lists the report's <method>/target/test_acc: the item whose whole name is the key
+        page.locator("[role='dialog'] .du-bois-light-tree-title").filter(
+            has_text=re.compile(r"^target/test_acc$")).first.click()
         page.keyboard.press("Escape")
         page.get_by_text(str(acc)).first.wait_for(timeout=30_000)
         text = page.inner_text("body")
+        # the value sits on the training run's row (the grid draws a row's pinned and scrolled cells apart)
+        index = page.locator("[role='row']", has_text=train.info.run_name).first.get_attribute("row-index")
+        row_text = " ".join(page.locator(f"[role='row'][row-index='{index}']").all_inner_texts())
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "mlflow_runs_table.png"))
         browser.close()
     assert train.info.run_name in text and "preprocess" in text and "report" in text
+    assert str(acc) in row_text
     assert "mnist@32px" in text and "mnist_m@32px" in text  # the Dataset column
