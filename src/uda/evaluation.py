@@ -57,16 +57,15 @@ def validator_inputs(method: Method, data: dict, batch_size: int, target_test: t
     labels, and the target *train* sample as outputs only (no labels: the type has none). Where the target
     train and test images are the same (PACS), the sample is cut from `target_test`'s pass, if given. Wide
     features are narrowed once, jointly over the three samples (uda.features), for every validator."""
-    outs = [_outputs(method, data[role], batch_size, data[idx]) for role, idx in
-            (("source", "source_idx"), ("source_val", "val_idx"))]
+    labelled = (("source", "source_idx"), ("source_val", "val_idx"))
+    outs = [_outputs(method, data[role], batch_size, data[idx]) for role, idx in labelled]
     if target_test is not None and data["target"] is data["target_test"]:
         idx = data["target_idx"].numpy()
         outs.append(Unlabelled(target_test[0][idx], target_test[1][idx].numpy()))
     else:
         outs.append(_outputs(method, data["target"], batch_size, data["target_idx"]))
     f_s, f_val, f_t = narrowed(*(o.features for o in outs), seed=0)
-    labels = [data[role].labels.cpu()[data[idx]].numpy() for role, idx in (("source", "source_idx"),
-                                                                          ("source_val", "val_idx"))]
+    labels = [data[role].labels.cpu()[data[idx]].numpy() for role, idx in labelled]
     return (Labelled(f_s, outs[0].logits, labels[0]), Labelled(f_val, outs[1].logits, labels[1]),
             Unlabelled(f_t, outs[2].logits))
 

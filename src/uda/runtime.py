@@ -67,7 +67,9 @@ def load_roles(spec: RunSpec, roles: tuple[str, ...], device: torch.device) -> d
     out = {}
     for role in roles:
         key = role_images(spec, role)
-        out[role] = loaded[key] if key in loaded else loaded.setdefault(key, load_role(spec, role, device))
+        if key not in loaded:
+            loaded[key] = load_role(spec, role, device)
+        out[role] = loaded[key]
     return out
 
 

@@ -3,11 +3,12 @@
 By default runs go to a sqlite store and an artifact folder inside the project (`.mlflow/`,
 git-ignored); `MLFLOW_TRACKING_URI` (for example a tracking server) is honoured when set.
 
-How the UI reads: an experiment is marked as model training (it opens on its runs, not on MLflow 3's GenAI
-overview); the stage runs of one pipeline run (one `dvc repro` or `dvc exp run`: the same params and commit)
-are nested under one parent run, `pipeline <params hash>`, so the table shows one row per pipeline run and
-its stages beneath (a sweep's points nest under the sweep's run instead); a training run's source and target
-data are MLflow dataset inputs, which the table's Dataset column shows.
+How the UI reads: an experiment is tagged as model training (MLflow's record of its kind; which view the UI
+opens on is the browser's own setting, "GenAI" until one clicks "Model training" once); the stage runs of
+one pipeline run (one `dvc repro` or `dvc exp run`: the same params and commit) are nested under one parent
+run, `pipeline <params hash>`, so the table shows one row per pipeline run and its stages beneath (a sweep's
+points nest under the sweep's run instead); a training run's source and target data are MLflow dataset
+inputs, which the table's Dataset column shows.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 STORE_DIR = ".mlflow"
-KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow 3: open on the runs table
+KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow 3's kind of a model-training experiment
 
 
 def tracking_uri(root: Path | str = ".") -> str:
