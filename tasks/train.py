@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 from prefect import task
 
 from uda import tracking
-from uda.io import atomic_write, write_json
+from uda.io import atomic_write, file_digest, write_json
 from uda.runs import RunSpec
 from uda.training import train
 from uda.viz import save_grid
@@ -29,7 +28,7 @@ def _log_datasets(spec: RunSpec) -> None:
     size = spec.exp.recipe.image_size
     for context, domain in (("source", spec.exp.source), ("target", spec.exp.target)):
         folder = spec.data.processed_dir / domain
-        digest = hashlib.sha256((folder / "stats.json").read_bytes()).hexdigest()[:12]
+        digest = file_digest(folder / "stats.json")[:12]
         tracking.log_dataset(f"{domain}@{size}px", digest, folder, context)
 
 

@@ -38,19 +38,17 @@ def load_pretrained(model: nn.Module, arch: str, pretrained: str | None) -> None
 def check_torchvision_file(path: Path, arch: str) -> None:
     """A local copy of torchvision's own weights file (same name, e.g. alexnet-owt-7be5be79.pth) must match
     the sha256 prefix its name carries, as torch.hub checks a download; any other file is taken as it is."""
-    import hashlib
     import re
 
     import torchvision
+
+    from uda.io import file_digest
 
     published = torchvision.models.get_model_weights(arch).DEFAULT.url.rsplit("/", 1)[-1]
     match = re.search(r"-([a-f0-9]{8,})\.", published)
     if path.name != published or not match:
         return
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    if not h.hexdigest().startswith(match.group(1)):
-        raise RuntimeError(f"{path}: sha256 {h.hexdigest()[:16]}… does not match torchvision's published "
+    digest = file_digest(path, "sha256")
+    if not digest.startswith(match.group(1)):
+        raise RuntimeError(f"{path}: sha256 {digest[:16]}… does not match torchvision's published "
                            f"{match.group(1)} for {published}; the file is damaged or not torchvision's")
