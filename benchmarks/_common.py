@@ -15,12 +15,13 @@ from uda.runs import Resolved, parse
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def scratch_params(root: str, experiment: str, image_size: int | None = None, **train) -> Resolved:
+def scratch_params(root: str, experiment: str, image_size: int | None = None, data: dict | None = None,
+                   **train) -> Resolved:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["experiment"] = experiment
     if image_size is not None:
         raw["experiments"][experiment]["recipe"]["image_size"] = image_size
-    raw["data"].update(root=root)
+    raw["data"].update(root=root, **(data or {}))
     raw["train"].update(train)
     if "steps" in train or "epochs" in train:  # one budget for every method: drop the methods' own
         for cfg in raw["methods"].values():

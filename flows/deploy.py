@@ -1,8 +1,8 @@
 """Prefect set-up for this project: the work pool, the `gpu` concurrency limit, deployments, or `serve`.
 
     python -m flows.deploy setup [--gpus N]   # work pool `uda-process`; limit on tag `gpu` = GPUs here
-    python -m flows.deploy register           # the deployments of prefect.yaml (nightly pipeline, sweep)
-    python -m flows.deploy serve              # one machine, no worker: serve both deployments in-process
+    python -m flows.deploy register           # prefect.yaml's deployments (nightly pipeline, sweep, sweep point)
+    python -m flows.deploy serve              # one machine, no worker: serve them in-process
 
 Training, evaluation and t-SNE tasks carry the tag `gpu`; the limit makes Prefect run at most N of them
 at once across every worker on the pool. N defaults to the GPUs visible here (CUDA_VISIBLE_DEVICES is
@@ -19,6 +19,7 @@ import sys
 from tasks import ROOT
 
 POOL, TAG = "uda-process", "gpu"
+POINTS_QUEUE = "points"  # sweep points; workers with `--limit 1` each, one per GPU
 NIGHTLY_CRON = "0 2 * * *"
 
 
@@ -28,7 +29,9 @@ def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def setup(gpus: int | None = None) -> dict:
+def setup(gpus: int | None = None, keep: bool = False) -> dict:
+    """The work pool and the `gpu` limit (re-created, as the GPU count may have changed; `keep`: an existing
+    limit is left as it is, as a sweep does, since others may be running under it)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
@@ -42,27 +45,34 @@ def setup(gpus: int | None = None) -> dict:
             client.create_work_pool(WorkPoolCreate(
                 name=POOL, type="process", base_job_template=ProcessWorker.get_default_base_job_template()))
         try:
-            client.delete_concurrency_limit_by_tag(TAG)  # re-created: the GPU count may have changed
+            existing = client.read_concurrency_limit_by_tag(TAG)
+            if keep:
+                return {"work_pool": POOL, "tag": TAG, "concurrency_limit": existing.concurrency_limit}
+            client.delete_concurrency_limit_by_tag(TAG)
         except ObjectNotFound:
             pass
         client.create_concurrency_limit(tag=TAG, concurrency_limit=limit)
     return {"work_pool": POOL, "tag": TAG, "concurrency_limit": limit}
 
 
-def register() -> None:
-    env = {**os.environ, "UDA_PROJECT_DIR": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], cwd=ROOT, env=env,
-                   check=True)
+def register(names: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+    """prefect.yaml's deployments (all, or those named), with flow runs starting in this checkout."""
+    env = {**os.environ, **(env or {}), "UDA_PROJECT_DIR": str(ROOT)}
+    which = [a for n in names for a in ("--name", n)] if names else ["--all"]
+    subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", *which], cwd=ROOT, env=env,
+                   check=True, **({"capture_output": True} if names else {}))
 
 
 def serve() -> None:
     from prefect import serve as prefect_serve
 
     from flows.pipeline import pipeline
+    from flows.point import point
     from flows.sweep import sweep
 
     prefect_serve(pipeline.to_deployment(name="nightly", cron=NIGHTLY_CRON),
-                  sweep.to_deployment(name="on-demand", parameters={"name": "seeds", "seeds": [0, 1, 2]}))
+                  sweep.to_deployment(name="on-demand", parameters={"name": "seeds", "seeds": [0, 1, 2]}),
+                  point.to_deployment(name="uda-point"))
 
 
 def main() -> None:

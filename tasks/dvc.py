@@ -28,7 +28,7 @@ def dvc(args: list[str], project_dir: Path, env: dict[str, str] | None = None) -
     """Run `dvc <args>` in the project; its stages are Prefect flows of their own, on the same server."""
     cmd = [sys.executable, "-m", "dvc", *args]
     print("$ " + " ".join(cmd[2:]), flush=True)
-    api = _api_url()  # the stages join this flow's server rather than each starting a temporary one
+    api = api_url()  # the stages join this flow's server rather than each starting a temporary one
     env = {**os.environ, **({"PREFECT_API_URL": api} if api else {}), **(env or {})}
     lines: list[str] = []
     with subprocess.Popen(cmd, cwd=project_dir, env=env, text=True, stdout=subprocess.PIPE,
@@ -42,7 +42,7 @@ def dvc(args: list[str], project_dir: Path, env: dict[str, str] | None = None) -
     return out
 
 
-def _api_url() -> str | None:
+def api_url() -> str | None:
     """The Prefect API this process talks to: the configured one, or the temporary server it started."""
     if get_current_settings().api.url:
         return get_current_settings().api.url

@@ -3,6 +3,7 @@ validator's choice and its regret, heatmaps."""
 
 from __future__ import annotations
 
+import json
 import statistics
 
 import numpy as np
@@ -83,3 +84,15 @@ def test_a_sweep_with_validator_last_names_no_choice(tmp_path):
     assert summary["dann"]["settings"]["train.optimizer.lr=0.1"]["target_test_acc"]["mean"] == pytest.approx(0.6)
     text = (tmp_path / "sweep.md").read_text()
     assert "validator's choice)**" not in text and "| – |" in text
+
+
+def test_a_point_that_did_not_complete_is_named_and_not_counted(tmp_path):
+    grid = {"train.optimizer.lr": [0.01, 0.1]}
+    pts = sweep.points(grid, [0, 1])
+    results = [{"point": p, "details": {"dann": fake_details(0.5, 1.0, p["train.seed"])}} for p in pts[1:]]
+    failed = [{"index": 0, "point": pts[0], "reason": "CRASHED: no heartbeat"}]
+    summary, _ = sweep.write(tmp_path, "t", grid, results, failed)
+    assert summary["dann"]["settings"]["train.optimizer.lr=0.01"]["target_test_acc"]["n"] == 1  # seed 1 only
+    assert json.loads((tmp_path / "sweep.json").read_text())["failed"] == failed
+    assert "**Not counted** (did not complete): train.optimizer.lr=0.01, seed 0: CRASHED" in (
+        tmp_path / "sweep.md").read_text()

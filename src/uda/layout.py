@@ -5,6 +5,7 @@ Paths are relative to the project root (where `dvc repro` runs). The data folder
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 MODELS = Path("models")  # train@<method> → models/<method>/
@@ -12,7 +13,9 @@ EVALUATION = Path("evaluation")  # evaluate@<method> → evaluation/<method>/
 REPORTS = Path("reports")  # report → summary.md, summary.json, curves/
 TSNE = REPORTS / "tsne"  # tsne → reports/tsne/
 SWEEPS = REPORTS / "sweeps"  # a sweep's table and heatmaps (flows/sweep.py), not a DVC stage
-CHECKPOINTS = Path("checkpoints")  # outside DVC's outs: DVC deletes outs before a stage re-runs
+# Outside DVC's outs (DVC deletes outs before a stage re-runs). A sweep's point runs in a workspace of its own and
+# points UDA_CHECKPOINT_ROOT at its machine's checkout, so a point re-run after a crash resumes there.
+CHECKPOINTS = Path(os.environ.get("UDA_CHECKPOINT_ROOT") or "checkpoints")
 
 
 def model_dir(method: str) -> Path:

@@ -109,15 +109,20 @@ def _cell(m: dict, point: dict, metric: str) -> float:
     return row[metric]["mean"] if row else math.nan
 
 
-def write(out_dir: Path, name: str, grid: dict, results: list[dict]) -> tuple[dict, list[Path]]:
+def write(out_dir: Path, name: str, grid: dict, results: list[dict],
+          failed: list[dict] | None = None) -> tuple[dict, list[Path]]:
+    """The table, sweep.json and heatmaps of the completed points; `failed` ({point, reason}) are named, not counted."""
     from uda.io import atomic_write, write_json
 
-    out_dir = Path(out_dir)
+    out_dir, failed = Path(out_dir), list(failed or [])
     summary = aggregate(results)
-    write_json(out_dir / "sweep.json", {"name": name, "grid": grid, "summary": summary, "results": [
+    write_json(out_dir / "sweep.json", {"name": name, "grid": grid, "summary": summary, "failed": failed, "results": [
         {"point": r["point"], "target_test_acc": {m: d["target"]["test_acc"] for m, d in r["details"].items()}}
         for r in results]})
     with atomic_write(out_dir / "sweep.md", "w") as f:
         f.write(markdown(name, summary))
+        for fail in failed:
+            f.write(f"\n**Not counted** (did not complete): {setting_name(fail['point'])}, seed "
+                    f"{fail['point'].get('train.seed')}: {fail['reason']}\n")
     return summary, [out_dir / "sweep.json", out_dir / "sweep.md", *heatmaps(grid, summary, out_dir)]
 

@@ -14,6 +14,7 @@ inputs, which the table's Dataset column shows.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -62,11 +63,12 @@ def flatten(d: Mapping, prefix: str = "") -> dict[str, object]:
 
 @contextlib.contextmanager
 def run(experiment: str, run_name: str, tags: Mapping[str, str] | None = None,
-        root: Path | str = ".", run_id: str | None = None) -> Iterator:
-    """Start (or, with `run_id`, resume) an MLflow run; yields the active run."""
+        root: Path | str = ".", run_id: str | None = None, uri: str | None = None) -> Iterator:
+    """Start (or, with `run_id`, resume) an MLflow run in the store at `uri` (default: tracking_uri(root));
+    yields the active run."""
     import mlflow
 
-    uri = tracking_uri(root)
+    uri = uri or tracking_uri(root)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
@@ -204,3 +206,17 @@ def metric_history(run_id: str, root: Path | str = ".", first_step: int = 0) -> 
         if by_step:
             out[key] = sorted(by_step.items())
     return out
+
+
+def finished_children(parent_run_id: str, stage: str, artifact: str, uri: str) -> list[tuple[dict, object]]:
+    """The finished child runs of `stage` under a parent: each one's tags and its JSON artifact, oldest first."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    parent = client.get_run(parent_run_id)
+    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}' "
+                                  f"and tags.stage = '{stage}' and attributes.status = 'FINISHED'",
+                                  order_by=["attributes.start_time ASC"], max_results=10_000)
+    return [(c.data.tags, json.loads(Path(mlflow.artifacts.download_artifacts(
+        run_id=c.info.run_id, artifact_path=artifact, tracking_uri=uri)).read_text())) for c in children]

@@ -1,0 +1,139 @@
+"""A sweep's points as flow runs on the work pool: submit them, watch them, retry the dead, collect the finished.
+
+Any worker of the pool takes a point as it has capacity (`prefect worker start --limit 1` per GPU). A worker
+that dies leaves its flow run in Running for ever (nothing reports the crash), so the sweep watches the
+flow-run heartbeats Prefect's engine emits (every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds, which the
+point deployment sets to 30): a running point silent for `stale_after` seconds is marked Crashed and
+submitted again, as is one that failed; after `retries` more attempts it is reported failed by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from uda import tracking
+
+DEPLOYMENT = "point/uda-point"
+HEARTBEAT = "prefect.flow-run.heartbeat"
+
+
+@dataclass
+class Point:
+    index: int
+    parameters: dict
+    attempts: list[str] = field(default_factory=list)  # flow run ids, the last one current
+    state: str = "SCHEDULED"
+    reason: str = ""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def submit(client, deployment_id, p: Point, sweep: str) -> None:
+    run = client.create_flow_run_from_deployment(
+        deployment_id, parameters=p.parameters, name=f"{sweep}-{p.index}-attempt{len(p.attempts) + 1}",
+        tags=[f"sweep:{sweep}"])
+    p.attempts.append(str(run.id))
+    print(f"point {p.index}: submitted as flow run {run.name} ({run.id})", flush=True)
+
+
+def last_heartbeat(client, run_id: str, since: datetime) -> datetime | None:
+    """The latest heartbeat of this flow run since `since` (None: none)."""
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
+
+    flt = EventFilter(event=EventNameFilter(name=[HEARTBEAT]), occurred=EventOccurredFilter(since=since),
+                      resource=EventResourceFilter(id=[f"prefect.flow-run.{run_id}"]))
+    events = client.read_events(filter=flt, limit=1).events  # newest first
+    return events[0].occurred if events else None
+
+
+def stale(run, heartbeat: datetime | None, stale_after: float, now: datetime) -> bool:
+    """A running flow run that has not shown a sign of life (its start or a heartbeat) for `stale_after` s."""
+    if run.state is None or run.state.type.value != "RUNNING":
+        return False
+    seen = max(t for t in (heartbeat, run.start_time, run.state.timestamp) if t is not None)
+    return (now - seen).total_seconds() > stale_after
+
+
+def run_points(sweep: str, parameters: list[dict], retries: int = 1, stale_after: float = 90.0,
+               poll: float = 3.0) -> list[Point]:
+    """Submit one flow run per point and wait until each has completed or exhausted its retries."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    points = [Point(i, params) for i, params in enumerate(parameters)]
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(DEPLOYMENT)
+        for p in points:
+            submit(client, deployment.id, p, sweep)
+        while pending := [p for p in points if p.state not in ("COMPLETED", "FAILED")]:
+            time.sleep(poll)
+            runs = {p.index: client.read_flow_run(p.attempts[-1]) for p in pending}
+            for p in pending:
+                run, now = runs[p.index], _now()
+                beat = last_heartbeat(client, str(run.id), now - timedelta(seconds=stale_after)) if (
+                    run.state and run.state.is_running()) else None
+                if stale(run, beat, stale_after, now):
+                    why = f"no heartbeat for over {stale_after:.0f} s: its worker died"
+                    client.set_flow_run_state(run.id, Crashed(message=why), force=True)
+                    run = client.read_flow_run(run.id)
+                    p.reason = why
+                state = run.state.type.value if run.state else "SCHEDULED"
+                if state == "COMPLETED":
+                    p.state = state
+                elif run.state is not None and run.state.is_final():
+                    p.reason = p.reason or f"{state}: {run.state.message or ''}".strip()
+                    if len(p.attempts) <= retries:
+                        print(f"point {p.index}: attempt {len(p.attempts)} ended {p.reason}; retrying", flush=True)
+                        submit(client, deployment.id, p, sweep)
+                        p.reason = ""
+                    else:
+                        p.state = "FAILED"
+                else:
+                    p.state = state
+    return points
+
+
+def collect(tracking_uri: str, parent_run_id: str) -> dict[int, dict]:
+    """Each finished point's result (point.json of its `sweep_point` child run), by index: a point appears
+    only once it completed, so a partial one is never counted."""
+    out: dict[int, dict] = {}
+    for tags, result in tracking.finished_children(parent_run_id, "sweep_point", "point.json", tracking_uri):
+        out.setdefault(int(tags["sweep_index"]), result)  # a point run twice (a worker thought dead came back)
+    return out
+
+
+@contextlib.contextmanager
+def local_workers(n: int, pool: str, queue: str, env: dict[str, str], log_dir: Path) -> Iterator[list]:
+    """`n` process workers on this machine for the duration of a sweep, one point at a time each."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    try:
+        for i in range(n):
+            log = open(log_dir / f"worker-{i}.log", "w")  # noqa: SIM115  (closed with the process)
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--work-queue", queue,
+                 "--limit", "1", "--name", f"local-{os.getpid()}-{i}"],
+                env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        yield procs
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGINT)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)

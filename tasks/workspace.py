@@ -1,0 +1,87 @@
+"""A sweep point's workspace: a clone of the project at the sweep's commit, sharing this machine's DVC cache.
+
+Two points never share a working tree, a params.yaml or a DVC lock, because each runs in a clone of its own
+(a git worktree would share the repository's refs, and DVC keeps the state of a running experiment in
+`refs/exps/exec/*`, so two experiments at once would overwrite each other's). The clone borrows the git
+objects of a local repository (`--shared`) and uses the DVC cache of the machine's checkout, run cache
+included, with links rather than copies, so a stage a point does not change is restored, not re-run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from uda.io import DataError
+
+WORKSPACES = ".workspaces"  # inside the machine's checkout, git- and DVC-ignored
+
+
+def _git(*args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise DataError(f"`git {' '.join(args)}` failed in {cwd or Path.cwd()}: {done.stderr.strip()[-1000:]}")
+    return done.stdout.strip()
+
+
+def _dvc(*args: str, cwd: Path) -> str:
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise DataError(f"`dvc {' '.join(args)}` failed in {cwd}: {done.stderr.strip()[-1000:]}")
+    return done.stdout.strip()
+
+
+def commit_of(root: Path) -> str:
+    """HEAD of the project, refusing a tree whose tracked files differ from it: every point runs the commit,
+    so uncommitted edits would silently not be part of the sweep."""
+    changed = _git("status", "--porcelain", "--untracked-files=no", cwd=root)
+    if changed:
+        files = ", ".join(line[3:] for line in changed.splitlines()[:10])
+        raise DataError(f"{root}: tracked files differ from HEAD ({files}); a sweep runs every point at a commit, "
+                        "so commit or stash them first")
+    return _git("rev-parse", "HEAD", cwd=root)
+
+
+def shared_cache(checkout: Path) -> Path:
+    """The DVC cache of this machine's checkout (wherever `dvc cache dir` put it)."""
+    return Path(_dvc("cache", "dir", cwd=checkout)).resolve()
+
+
+@task(name="workspace", cache_policy=NO_CACHE, persist_result=False)
+def create(repo: str, commit: str, checkout: Path, name: str) -> dict:
+    """Clone `repo` at `commit` into <checkout>/.workspaces/<name>, wired to the checkout's DVC cache.
+
+    Returns the workspace's path and the seconds its creation took (the isolation's cost per point)."""
+    start = time.perf_counter()
+    dest = Path(checkout) / WORKSPACES / name
+    if dest.exists():  # left by an attempt that died: its checkpoints live outside it, so nothing is lost
+        shutil.rmtree(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    local = Path(repo).is_dir()
+    _git("clone", "--quiet", "--no-checkout", *(["--shared"] if local else []), repo, str(dest))
+    _git("checkout", "--quiet", "--detach", commit, cwd=dest)
+    own = Path(checkout) / ".dvc" / "config.local"  # remotes' credentials and the like stay this machine's
+    if own.is_file():
+        shutil.copy2(own, dest / ".dvc" / "config.local")
+    _dvc("cache", "dir", "--local", str(shared_cache(checkout)), cwd=dest)
+    # Hard links where the file system allows: restoring a cached stage then costs no copy. DVC never writes
+    # into a linked output (it removes outputs before a stage runs), so sharing them is safe.
+    _dvc("config", "--local", "cache.type", "reflink,hardlink,copy", cwd=dest)
+    return {"path": str(dest), "seconds": time.perf_counter() - start}
+
+
+def has_remote(path: Path) -> bool:
+    """Whether the workspace has a default DVC remote (then `dvc exp push` also pushes its outputs there)."""
+    done = subprocess.run([sys.executable, "-m", "dvc", "config", "core.remote"], cwd=path, capture_output=True,
+                          text=True)
+    return done.returncode == 0 and bool(done.stdout.strip())
+
+
+def remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
