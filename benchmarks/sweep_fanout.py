@@ -80,7 +80,8 @@ def main() -> None:
     root = tmp / "project"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(root)], check=True)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PREFECT_HOME": str(root / ".prefect"), **services.OFFLINE}
+           "PREFECT_HOME": str(root / ".prefect"), **services.OFFLINE,
+           "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}  # the clone's code, not this checkout's
     env.pop("PREFECT_API_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     record = services.start(root, services._free_port(), services._free_port())
