@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -100,19 +101,25 @@ def short_training(params, device: str) -> dict:
     return out
 
 
-def bundle(dest: Path, max_per_split: int) -> None:
-    """What the bare GPU machine lacks: pydantic's wheels for its Python 3.12, and the subset, preprocessed."""
+def bundle(dest: Path, max_per_split: int, wheels: bool = True) -> None:
+    """What the bare GPU machine lacks: pydantic's wheels for its Python 3.12, and the subset, preprocessed
+    (the raw files stay here: only the tensors travel)."""
+    params = scratch_params(str(dest / "data"), "mnist_mnistm", data={"max_per_split": max_per_split}).params
+    prepare(params)
+    shutil.rmtree(params.data.raw_dir)
+    if not wheels:
+        return
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                     "--python-version", "3.12", "--implementation", "cp", "--platform", "manylinux_2_17_x86_64",
                     "--platform", "manylinux2014_x86_64", "-d", str(dest / "wheels"), *BUNDLE_WHEELS], check=True)
-    prepare(scratch_params(str(dest / "data"), "mnist_mnistm", data={"max_per_split": max_per_split}).params)
     print(f"bundle in {dest}: " + ", ".join(sorted(p.name for p in (dest / "wheels").iterdir())))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, help="write the bundle here and stop")
-    ap.add_argument("--max-per-split", type=int, default=4000, help="the bundle's subset size")
+    ap.add_argument("--max-per-split", type=int, default=2000, help="the bundle's subset size")
+    ap.add_argument("--no-wheels", action="store_true", help="the bundle's data only")
     ap.add_argument("--data", type=Path, default=Path(".gpu/data"), help="a bundle's data folder")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--methods", nargs="+", help="default: every method that takes 32×32 images")
@@ -123,7 +130,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if args.bundle:
-        return bundle(args.bundle, args.max_per_split)
+        return bundle(args.bundle, args.max_per_split, wheels=not args.no_wheels)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_check: no CUDA device here; skipped (nothing was checked)")
         return

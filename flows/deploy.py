@@ -12,6 +12,7 @@ respected), or 1 without a GPU, so CPU runs do not pile up either.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -55,12 +56,31 @@ def setup(gpus: int | None = None, keep: bool = False) -> dict:
     return {"work_pool": POOL, "tag": TAG, "concurrency_limit": limit}
 
 
-def register(names: list[str] | None = None, env: dict[str, str] | None = None) -> None:
-    """prefect.yaml's deployments (all, or those named), with flow runs starting in this checkout."""
-    env = {**os.environ, **(env or {}), "UDA_PROJECT_DIR": str(ROOT)}
-    which = [a for n in names for a in ("--name", n)] if names else ["--all"]
-    subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", *which], cwd=ROOT, env=env,
-                   check=True, **({"capture_output": True} if names else {}))
+def register() -> None:
+    """prefect.yaml's deployments, with flow runs starting in this checkout."""
+    env = {**os.environ, "UDA_PROJECT_DIR": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], cwd=ROOT, env=env,
+                   check=True)
+
+
+def register_point() -> None:
+    """prefect.yaml's `uda-point` deployment, through the API: what `prefect deploy --name uda-point` does
+    (flow runs start in this checkout), in a second rather than the CLI's many, for every sweep."""
+    import yaml
+    from prefect.client.orchestration import get_client
+
+    from flows.point import point
+
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    entry = next(d for d in spec["deployments"] if d["name"] == "uda-point")
+    # prefect.yaml's pull steps, with the checkout that `register` would record
+    pull = json.loads(json.dumps(spec["pull"]).replace("{{ $UDA_PROJECT_DIR }}", str(ROOT)))
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name(point.name)
+        client.create_deployment(flow_id=flow_id, name=entry["name"], entrypoint=entry["entrypoint"],
+                                 description=entry.get("description"), pull_steps=pull,
+                                 work_pool_name=entry["work_pool"]["name"],
+                                 work_queue_name=entry["work_pool"].get("work_queue_name"))
 
 
 def serve() -> None:

@@ -8,10 +8,10 @@ share a params.yaml or a DVC lock, and the project's own workspace is never touc
     dvc exp push <repo> <sweep>-<i>                                         # `dvc exp show` in the project
 
 Stages it does not change come from the machine's DVC cache (run cache included); checkpoints go to the
-checkout's `checkpoints/`, so a point re-run after its worker died resumes. Its results travel through
-MLflow, not the disk: its stage runs are children of the sweep's parent run, and once it has finished it
-logs one more child, `stage=sweep_point`, holding `point.json`; the sweep builds its table from those, so
-a point that did not finish is never counted.
+machine's `checkpoints/` (tasks/workspace.machine_dir), so a point re-run after its worker died resumes.
+Its results travel through MLflow, not the disk: its stage runs are children of the sweep's parent run,
+and once it has finished it logs one more child, `stage=sweep_point`, holding `point.json`; the sweep
+builds its table from those, so a point that did not finish is never counted.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from prefect import flow
 from prefect.runtime import flow_run
 
-from tasks import ROOT
+from tasks import ROOT, fanout
 from tasks import workspace as workspaces
 from tasks.dvc import dvc, read_headlines, set_params
 from uda import layout, tracking
@@ -37,12 +37,19 @@ STAGE = "sweep_point"
 @flow(name="point", validate_parameters=False)
 def point(sweep: str, index: int, point: dict, overrides: dict, commit: str, repo: str, parent_run_id: str,
           tracking_uri: str, experiment: str, keep_workspace: bool = False) -> dict:
-    checkout = ROOT  # this machine's checkout: its DVC cache and checkpoints serve every point run here
+    with fanout.heartbeats(flow_run.get_id()):
+        return _run(sweep, index, point, overrides, commit, repo, parent_run_id, tracking_uri, experiment,
+                    keep_workspace)
+
+
+def _run(sweep: str, index: int, point: dict, overrides: dict, commit: str, repo: str, parent_run_id: str,
+         tracking_uri: str, experiment: str, keep_workspace: bool) -> dict:
+    machine = workspaces.machine_dir(ROOT)  # its DVC cache and checkpoints serve every point run on this machine
     exp_name = f"{sweep}-{index}"
-    ws = workspaces.create(repo, commit, checkout, f"{sweep}/{index}-{flow_run.get_id() or 'local'}")
+    ws = workspaces.create(repo, commit, machine, f"{sweep}/{index}-{flow_run.get_id() or 'local'}")
     path = Path(ws["path"])
     env = {"MLFLOW_TRACKING_URI": tracking_uri, "UDA_PARENT_RUN_ID": parent_run_id, "UDA_SWEEP": sweep,
-           "UDA_SWEEP_POINT": json.dumps(point), "UDA_CHECKPOINT_ROOT": str((checkout / layout.CHECKPOINTS).resolve()),
+           "UDA_SWEEP_POINT": json.dumps(point), "UDA_CHECKPOINT_ROOT": str(machine / layout.CHECKPOINTS),
            # The stages run the commit's code (the workspace's), not the checkout's editable install.
            "PYTHONPATH": os.pathsep.join([str(path / "src"), str(path), os.environ.get("PYTHONPATH", "")])}
     # Up to the evaluations only: the sweep's own table and heatmaps stand in for t-SNE and report.

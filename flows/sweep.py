@@ -38,7 +38,9 @@ from uda.io import DataError
 @flow(name="sweep", validate_parameters=False)
 def sweep(name: str = "sweep", grid: dict[str, list] | None = None, seeds: list[int] | None = None,
           overrides: dict[str, object] | None = None, project_dir: str | None = None, workers: int = 0,
-          retries: int = 1, stale_after: float = 90.0) -> dict:
+          retries: int = 1, stale_after: float = 90.0, repo: str | None = None) -> dict:
+    """`repo`: where workers clone the commit from (default: this project; on several machines, a git URL
+    every worker reaches, to which the commit has been pushed)."""
     root, grid, seeds = Path(project_dir or ROOT), dict(grid or {}), list(seeds or [0])
     overrides = dict(overrides or {})
     commit = workspaces.commit_of(root)  # before anything is submitted: a dirty tree is refused
@@ -48,7 +50,7 @@ def sweep(name: str = "sweep", grid: dict[str, list] | None = None, seeds: list[
     with tracking.run(experiment, run_name=f"sweep-{name}", tags=tags, uri=uri) as parent:
         tracking.log_params({"grid": json.dumps(grid), "seeds": json.dumps(seeds), "overrides": json.dumps(overrides)})
         grid_points = sweeps.points(grid, seeds)
-        common = {"sweep": name, "overrides": overrides, "commit": commit, "repo": str(root),
+        common = {"sweep": name, "overrides": overrides, "commit": commit, "repo": repo or str(root),
                   "parent_run_id": parent.info.run_id, "tracking_uri": uri, "experiment": experiment}
         parameters = [common | {"index": i, "point": p} for i, p in enumerate(grid_points)]
         with _workers(workers, root):
@@ -82,11 +84,11 @@ def _workers(n: int, root: Path):
         raise DataError("a sweep needs a Prefect server its workers can reach: set PREFECT_API_URL, run "
                         "`uda services`, or start it with `python -m flows.sweep`, which starts one")
     deploy.setup(keep=True)
-    deploy.register([fanout.DEPLOYMENT.split("/")[1]], env={"PREFECT_API_URL": api})
+    deploy.register_point()
     if n <= 0:
         return contextlib.nullcontext([])
-    return fanout.local_workers(n, deploy.POOL, deploy.POINTS_QUEUE, {"PREFECT_API_URL": api,
-                                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}, root / ".services" / "workers")
+    return fanout.local_workers(n, deploy.POOL, deploy.POINTS_QUEUE, {"PREFECT_API_URL": api},
+                                root / ".services" / "workers")
 
 
 def main() -> None:
@@ -99,15 +101,16 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fixed for every point")
     ap.add_argument("--workers", type=int, default=1, help="workers started here (0: those on the pool)")
     ap.add_argument("--retries", type=int, default=1, help="attempts more for a point whose worker died")
+    ap.add_argument("--repo", help="git URL the workers clone the commit from (default: this project)")
     ap.add_argument("--stale-after", type=float, default=90.0, help="seconds without a heartbeat that mean a "
-                    "point's worker died (heartbeats come every 30 s)")
+                    "point's worker died (a point sends one every 15 s)")
     args = ap.parse_args()
     split = lambda s: s.split("=", 1)  # noqa: E731
     grid = {k: [yaml.safe_load(v) for v in vs.split(",")] for k, vs in map(split, args.grid)}
     overrides = {k: yaml.safe_load(v) for k, v in map(split, args.set)}
     with _prefect_api():
         summary = sweep(args.name, grid, args.seeds, overrides, workers=args.workers, retries=args.retries,
-                        stale_after=args.stale_after)
+                        stale_after=args.stale_after, repo=args.repo)
     print(sweeps.markdown(args.name, summary))
 
 

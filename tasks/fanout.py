@@ -1,10 +1,11 @@
 """A sweep's points as flow runs on the work pool: submit them, watch them, retry the dead, collect the finished.
 
 Any worker of the pool takes a point as it has capacity (`prefect worker start --limit 1` per GPU). A worker
-that dies leaves its flow run in Running for ever (nothing reports the crash), so the sweep watches the
-flow-run heartbeats Prefect's engine emits (every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds, which the
-point deployment sets to 30): a running point silent for `stale_after` seconds is marked Crashed and
-submitted again, as is one that failed; after `retries` more attempts it is reported failed by name.
+that dies leaves its flow run in Running for ever (nothing reports the crash), so each point sends a
+heartbeat event of its own every BEAT seconds (Prefect's engine sends its flow-run heartbeats only every
+PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds, 180 by default, which the sweep cannot know), and the sweep
+watches them: a running point silent for `stale_after` seconds is marked Crashed and submitted again, as
+is one that failed; after `retries` more attempts it is reported failed by name.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 from uda import tracking
 
 DEPLOYMENT = "point/uda-point"
-HEARTBEAT = "prefect.flow-run.heartbeat"
+HEARTBEATS = ("uda.point.heartbeat", "prefect.flow-run.heartbeat")  # a point's own, and the engine's
+BEAT = 15  # seconds between a point's own heartbeats
 
 
 @dataclass
@@ -51,7 +53,7 @@ def last_heartbeat(client, run_id: str, since: datetime) -> datetime | None:
     """The latest heartbeat of this flow run since `since` (None: none)."""
     from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
 
-    flt = EventFilter(event=EventNameFilter(name=[HEARTBEAT]), occurred=EventOccurredFilter(since=since),
+    flt = EventFilter(event=EventNameFilter(name=list(HEARTBEATS)), occurred=EventOccurredFilter(since=since),
                       resource=EventResourceFilter(id=[f"prefect.flow-run.{run_id}"]))
     events = client.read_events(filter=flt, limit=1).events  # newest first
     return events[0].occurred if events else None
@@ -114,6 +116,34 @@ def collect(tracking_uri: str, parent_run_id: str) -> dict[int, dict]:
 
 
 @contextlib.contextmanager
+def heartbeats(run_id: str | None, every: float = BEAT) -> Iterator[None]:
+    """Within the block, this flow run tells the sweep it is alive every `every` seconds (from a thread:
+    the flow's own thread waits on its stages)."""
+    import contextvars
+    import threading
+
+    from prefect.events import emit_event
+
+    if run_id is None:  # not a flow run of a deployment: nobody watches
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):  # a missed beat is what the sweep measures, not an error here
+                emit_event(HEARTBEATS[0], resource={"prefect.resource.id": f"prefect.flow-run.{run_id}"})
+            stop.wait(every)
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(beat,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+@contextlib.contextmanager
 def local_workers(n: int, pool: str, queue: str, env: dict[str, str], log_dir: Path) -> Iterator[list]:
     """`n` process workers on this machine for the duration of a sweep, one point at a time each."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -124,15 +154,17 @@ def local_workers(n: int, pool: str, queue: str, env: dict[str, str], log_dir: P
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--work-queue", queue,
                  "--limit", "1", "--name", f"local-{os.getpid()}-{i}"],
-                env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+                # Polling every 2 s rather than 10: a point waits less for a free worker to notice it.
+                env={**os.environ, "PREFECT_WORKER_QUERY_SECONDS": "2", **env}, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True))
         yield procs
     finally:
         for proc in procs:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGINT)
         for proc in procs:
-            try:
-                proc.wait(30)
+            try:  # idle by now (every point has ended): a worker slow to leave between polls is killed
+                proc.wait(5)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)

@@ -3,12 +3,13 @@
 Two points never share a working tree, a params.yaml or a DVC lock, because each runs in a clone of its own
 (a git worktree would share the repository's refs, and DVC keeps the state of a running experiment in
 `refs/exps/exec/*`, so two experiments at once would overwrite each other's). The clone borrows the git
-objects of a local repository (`--shared`) and uses the DVC cache of the machine's checkout, run cache
+objects of a local repository (`--shared`) and uses the DVC cache of the machine's folder, run cache
 included, with links rather than copies, so a stage a point does not change is restored, not re-run.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,15 @@ from prefect.cache_policies import NO_CACHE
 
 from uda.io import DataError
 
-WORKSPACES = ".workspaces"  # inside the machine's checkout, git- and DVC-ignored
+WORKSPACES = ".workspaces"  # inside the machine's folder, git- and DVC-ignored
+WORKER_DIR = "UDA_WORKER_DIR"
+
+
+def machine_dir(checkout: Path) -> Path:
+    """The folder whose DVC cache, checkpoints/ and .workspaces/ the points run on this machine share:
+    UDA_WORKER_DIR where set (workers whose flow runs start in fresh clones, by Prefect's git_clone pull
+    step), else the checkout the flow run starts in."""
+    return Path(os.environ.get(WORKER_DIR) or checkout).resolve()
 
 
 def _git(*args: str, cwd: Path | None = None) -> str:
@@ -42,34 +51,37 @@ def commit_of(root: Path) -> str:
     so uncommitted edits would silently not be part of the sweep."""
     changed = _git("status", "--porcelain", "--untracked-files=no", cwd=root)
     if changed:
-        files = ", ".join(line[3:] for line in changed.splitlines()[:10])
+        files = ", ".join(line.split(maxsplit=1)[-1] for line in changed.splitlines()[:10])
         raise DataError(f"{root}: tracked files differ from HEAD ({files}); a sweep runs every point at a commit, "
                         "so commit or stash them first")
     return _git("rev-parse", "HEAD", cwd=root)
 
 
-def shared_cache(checkout: Path) -> Path:
-    """The DVC cache of this machine's checkout (wherever `dvc cache dir` put it)."""
-    return Path(_dvc("cache", "dir", cwd=checkout)).resolve()
+def shared_cache(machine: Path) -> Path:
+    """The DVC cache of this machine's folder: its own, where it is a DVC repository (wherever `dvc cache dir`
+    put it), else <folder>/dvc-cache."""
+    if (machine / ".dvc").is_dir():
+        return Path(_dvc("cache", "dir", cwd=machine)).resolve()
+    return machine / "dvc-cache"
 
 
 @task(name="workspace", cache_policy=NO_CACHE, persist_result=False)
-def create(repo: str, commit: str, checkout: Path, name: str) -> dict:
-    """Clone `repo` at `commit` into <checkout>/.workspaces/<name>, wired to the checkout's DVC cache.
+def create(repo: str, commit: str, machine: Path, name: str) -> dict:
+    """Clone `repo` at `commit` into <machine>/.workspaces/<name>, wired to the machine's DVC cache.
 
     Returns the workspace's path and the seconds its creation took (the isolation's cost per point)."""
     start = time.perf_counter()
-    dest = Path(checkout) / WORKSPACES / name
+    dest = Path(machine) / WORKSPACES / name
     if dest.exists():  # left by an attempt that died: its checkpoints live outside it, so nothing is lost
         shutil.rmtree(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     local = Path(repo).is_dir()
     _git("clone", "--quiet", "--no-checkout", *(["--shared"] if local else []), repo, str(dest))
     _git("checkout", "--quiet", "--detach", commit, cwd=dest)
-    own = Path(checkout) / ".dvc" / "config.local"  # remotes' credentials and the like stay this machine's
+    own = Path(machine) / ".dvc" / "config.local"  # remotes' credentials and the like stay this machine's
     if own.is_file():
         shutil.copy2(own, dest / ".dvc" / "config.local")
-    _dvc("cache", "dir", "--local", str(shared_cache(checkout)), cwd=dest)
+    _dvc("cache", "dir", "--local", str(shared_cache(Path(machine))), cwd=dest)
     # Hard links where the file system allows: restoring a cached stage then costs no copy. DVC never writes
     # into a linked output (it removes outputs before a stage runs), so sharing them is safe.
     _dvc("config", "--local", "cache.type", "reflink,hardlink,copy", cwd=dest)

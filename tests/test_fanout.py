@@ -188,6 +188,12 @@ def test_running_the_same_sweep_again_retrains_nothing(cluster):
     assert len(parents) == 2 and len(children) == 4  # the new parent has all four points
 
 
+def training_worker(workers: list, logs: Path):
+    """The worker whose point is training and has checkpointed (step 20 logged; checkpoints every 10), or
+    None. (Its log says so: the other point's training waits for the `gpu` slot meanwhile.)"""
+    return next((w for i, w in enumerate(workers) if "step 20/600" in (logs / f"w{i}.log").read_text()), None)
+
+
 def descendants(pid: int) -> list[int]:
     children = {}
     for line in subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout.splitlines():
@@ -202,8 +208,9 @@ def descendants(pid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_point_costs_the_sweep_nothing_but_time(cluster):
-    """SIGKILL to a worker and everything under it (its machine dies): the sweep marks the silent point
-    crashed, the other worker runs it again, and the table counts each point once."""
+    """SIGKILL to the worker that is training and everything under it (its machine dies) once the point has
+    a checkpoint: the sweep marks the silent point crashed, the other worker runs it again from that
+    checkpoint, and the table counts each point once."""
     root, env = cluster
     logs = root.parent / "fault-workers"
     logs.mkdir()
@@ -212,16 +219,15 @@ def test_a_worker_killed_mid_point_costs_the_sweep_nothing_but_time(cluster):
                                 stdout=open(logs / f"w{i}.log", "w"), stderr=subprocess.STDOUT,
                                 start_new_session=True) for i in range(2)]
     sweep = subprocess.Popen([sys.executable, "-m", "flows.sweep", "--name", "fault", "--grid",
-                              "train.optimizer.lr=0.03,0.04", "--workers", "0", "--stale-after", "70", *FAST],
+                              "train.optimizer.lr=0.03,0.04", "--workers", "0", "--stale-after", "50", *FAST,
+                              "--set", "train.steps=600", "--set", "train.checkpoint_every=10"],
                              cwd=root, env=env, stdout=open(logs / "sweep.log", "w"), stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 300
-        while sum(p["state_type"] == "RUNNING" for p in point_runs(env, "fault")) < 2:  # one on each worker
+        deadline = time.monotonic() + 600
+        while not (victim := training_worker(workers, logs)):
             assert time.monotonic() < deadline and sweep.poll() is None, (logs / "sweep.log").read_text()[-3000:]
-            time.sleep(1)
-        time.sleep(10)  # into the point's stages
-        victim = descendants(workers[0].pid)
-        for pid in victim:
+            time.sleep(0.5)
+        for pid in descendants(victim.pid):
             os.kill(pid, signal.SIGKILL)
         assert sweep.wait(900) == 0, (logs / "sweep.log").read_text()[-4000:]
     finally:
@@ -230,6 +236,8 @@ def test_a_worker_killed_mid_point_costs_the_sweep_nothing_but_time(cluster):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         sweep.kill()
+    survivor = next(w for w in workers if w is not victim)
+    assert "resuming from" in (logs / f"w{workers.index(survivor)}.log").read_text()  # the machine's checkpoint
     attempts = point_runs(env, "fault")
     crashed = [p for p in attempts if p["state_type"] == "CRASHED"]
     assert len(crashed) == 1 and "no heartbeat" in crashed[0]["state"]["message"]

@@ -1,5 +1,5 @@
 """Orchestration with the real servers: `uda services`, the work pool and gpu limit, the nightly deployment
-run by a worker, a 2 × 2 sweep with parent/child MLflow runs, and the MLflow UI in a headless browser."""
+run by a worker, a sweep with parent/child MLflow runs, and the MLflow UI in a headless browser."""
 
 from __future__ import annotations
 
@@ -126,19 +126,20 @@ def not_blank(path: Path) -> bool:
     return np.asarray(Image.open(path).convert("L")).std() > 5
 
 
-def test_a_two_by_two_sweep_gives_a_heatmap_and_parent_child_runs(services):
+def test_a_sweep_through_uda_services_gives_a_heatmap_and_parent_child_runs(services):
+    """A one-worker sweep on the project's own servers (tests/test_fanout.py runs two workers, faults and
+    re-runs); its runs are what the browser tests below look at."""
     from mlflow.tracking import MlflowClient
 
     root, env, record = services
     before = (root / "params.yaml").read_text()
-    run(root, env, "-m", "flows.sweep", "--name", "grid", "--grid", "train.optimizer.lr=0.02,0.05",
-        "--grid", "train.optimizer.name=sgd,adam")
+    run(root, env, "-m", "flows.sweep", "--name", "grid", "--grid", "train.optimizer.lr=0.02,0.05")
     assert (root / "params.yaml").read_text() == before
     out = root / "reports/sweeps/grid"
     assert not_blank(out / "source_only_target_test_acc.png") and not_blank(out / "source_only_validator_score.png")
     summary = json.loads((out / "sweep.json").read_text())
     settings = summary["summary"]["source_only"]["settings"]
-    assert len(settings) == 4 and summary["summary"]["source_only"]["choice"] in settings
+    assert len(settings) == 2 and summary["summary"]["source_only"]["choice"] in settings
     mlflow = MlflowClient(record["mlflow"])
     exp = mlflow.get_experiment_by_name("mnist_mnistm")
     parent = mlflow.search_runs([exp.experiment_id], "tags.stage = 'sweep'")[0]
@@ -147,7 +148,7 @@ def test_a_two_by_two_sweep_gives_a_heatmap_and_parent_child_runs(services):
     children = mlflow.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' "
                                                        "and tags.stage = 'train'")
     points = {json.loads(c.data.tags["sweep_point"])["train.optimizer.lr"] for c in children}
-    assert len(children) == 4 and points == {0.02, 0.05}
+    assert len(children) == 2 and points == {0.02, 0.05}
     assert all("target/test_acc" in c.data.metrics for c in children)
 
 

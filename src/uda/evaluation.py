@@ -25,7 +25,7 @@ from uda.io import atomic_dir, atomic_write, load_tensors, write_json
 from uda.methods import Method
 from uda.results import headline
 from uda.runs import RunSpec
-from uda.runtime import load_roles, load_trained, outputs, resolve_device, sample
+from uda.runtime import compute, load_roles, load_trained, outputs, sample
 from uda.validators import Labelled, Unlabelled, score_all
 from uda.viz import save_confusion
 
@@ -110,7 +110,7 @@ def _select(method: Method, model_dir: Path, data: dict, ecfg: EvaluateConfig, b
 def evaluate(spec: RunSpec, ecfg: EvaluateConfig, model_dir: Path, out_dir: Path) -> dict:
     """Evaluate the trained method; its files replace `out_dir` whole once all are computed and written."""
     cfg, name = spec.train, spec.method
-    device = resolve_device(cfg.device)
+    device = compute(cfg)
     method = load_trained(spec, model_dir, device)
     classes = list(spec.classes)
     roles = ("source", "source_val", "source_test", "target", "target_test")

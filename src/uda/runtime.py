@@ -21,6 +21,17 @@ from uda.methods import METHODS, Method
 from uda.runs import RunSpec
 
 
+def compute(cfg) -> torch.device:
+    """The run's device (`train.device`), with its CPU thread budget (`train.threads`) applied: training,
+    evaluation and t-SNE alike, so that runs side by side on one machine (a sweep's points) keep to theirs."""
+    if cfg.threads:
+        from threadpoolctl import threadpool_limits  # scikit-learn's: its BLAS and OpenMP pools (PAD, t-SNE)
+
+        torch.set_num_threads(cfg.threads)
+        threadpool_limits(cfg.threads)
+    return resolve_device(cfg.device)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():

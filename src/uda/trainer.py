@@ -105,6 +105,7 @@ def fit(method: Method, draw: Callable[[], Batch], samplers: dict, cfg: TrainCon
         step, sel = state["step"], state["selection"]
         open_window = state.get("log_window", open_window)
         before = state.get("throughput", before)
+        print(f"resuming from {last} at step {step}/{total_steps}", flush=True)
     resumed_from = step
     check_every = 1 if method.device.type == "cpu" else cfg.log_every  # a host sync per step is free only on CPU
     window = open_window["window"]

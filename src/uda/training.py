@@ -20,7 +20,7 @@ from uda.batches import EndlessSampler
 from uda.io import atomic_dir, atomic_write, load_tensors, write_json
 from uda.methods import Batch, Method
 from uda.runs import RunSpec
-from uda.runtime import accuracy, build_method, load_role, resolve_device
+from uda.runtime import accuracy, build_method, compute, load_role
 from uda.trainer import FitResult, fit
 
 
@@ -40,9 +40,7 @@ def train(spec: RunSpec, out_dir: Path, checkpoint_root: Path,
     another's model (`starts_from`) is given that stage's output folder as `start`."""
     cfg = spec.train
     torch.manual_seed(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    device = compute(cfg)
     source, source_val, target = (load_role(spec, r, device) for r in ("source", "source_val", "target"))
     if cfg.monitor_target:
         target_test = load_role(spec, "target_test", device)

@@ -17,7 +17,7 @@ from sklearn.manifold import TSNE
 from uda.config import Experiment, TsneConfig
 from uda.io import atomic_dir, atomic_write
 from uda.runs import RunSpec
-from uda.runtime import load_role, load_trained, outputs, resolve_device, sample
+from uda.runtime import compute, load_role, load_trained, outputs, sample
 from uda.viz import save_scatter_grid
 
 
@@ -30,7 +30,7 @@ def embed(features: np.ndarray, cfg: TsneConfig) -> np.ndarray:
 def method_embedding(spec: RunSpec, tcfg: TsneConfig, model_dir: Path) -> dict:
     """2-D points of the sampled source and target test features, with their domain and class."""
     cfg = spec.train
-    device = resolve_device(cfg.device)
+    device = compute(cfg)
     method = load_trained(spec, model_dir, device)
     feats, domain, label = [], [], []
     for d, role in enumerate(("source_test", "target_test")):
