@@ -31,7 +31,7 @@ def _raise_interrupted(signum, frame) -> None:
 
 
 @contextlib.contextmanager
-def _prefect_api() -> Iterator[None]:
+def prefect_api() -> Iterator[None]:
     """The configured Prefect API, or a temporary server of this stage's own."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -90,7 +90,7 @@ def run_stage(flow: Callable[..., object], description: str, argv: list[str] | N
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _raise_interrupted)
     try:
-        with _prefect_api():
+        with prefect_api():
             flow(loaded, **args)
     except (ConfigError, DataError) as e:
         _fail(2, e, ran=True)

@@ -53,7 +53,7 @@ def sweep(name: str = "sweep", grid: dict[str, list] | None = None, seeds: list[
         common = {"sweep": name, "overrides": overrides, "commit": commit, "repo": repo or str(root),
                   "parent_run_id": parent.info.run_id, "tracking_uri": uri, "experiment": experiment}
         parameters = [common | {"index": i, "point": p} for i, p in enumerate(grid_points)]
-        with _workers(workers, root):
+        with _workers(workers, root, name):
             attempts = fanout.run_points(name, parameters, retries=retries, stale_after=stale_after)
         done = fanout.collect(uri, parent.info.run_id)
         failed = [{"index": a.index, "point": grid_points[a.index], "reason": a.reason or a.state}
@@ -75,7 +75,7 @@ def sweep(name: str = "sweep", grid: dict[str, list] | None = None, seeds: list[
     return summary
 
 
-def _workers(n: int, root: Path):
+def _workers(n: int, root: Path, name: str):
     """The pool, the gpu limit (kept if set) and the point deployment; and `n` workers here, if asked."""
     import contextlib
 
@@ -88,11 +88,11 @@ def _workers(n: int, root: Path):
     if n <= 0:
         return contextlib.nullcontext([])
     return fanout.local_workers(n, deploy.POOL, deploy.POINTS_QUEUE, {"PREFECT_API_URL": api},
-                                root / ".services" / "workers")
+                                root / ".services" / "workers" / name)
 
 
 def main() -> None:
-    from flows._cli import _prefect_api
+    from flows._cli import prefect_api
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", default="sweep")
@@ -108,7 +108,7 @@ def main() -> None:
     split = lambda s: s.split("=", 1)  # noqa: E731
     grid = {k: [yaml.safe_load(v) for v in vs.split(",")] for k, vs in map(split, args.grid)}
     overrides = {k: yaml.safe_load(v) for k, v in map(split, args.set)}
-    with _prefect_api():
+    with prefect_api():
         summary = sweep(args.name, grid, args.seeds, overrides, workers=args.workers, retries=args.retries,
                         stale_after=args.stale_after, repo=args.repo)
     print(sweeps.markdown(args.name, summary))
