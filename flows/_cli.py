@@ -39,10 +39,13 @@ def prefect_api() -> Iterator[None]:
         yield
         return
     with services.temporary_prefect_server() as api, temporary_settings(updates={PREFECT_API_URL: api}):
+        finished = False
         try:
             yield
+            finished = True
         finally:
-            _drain_prefect()
+            # Briefly when stopping on a signal or an error: a stage told to stop must stop within seconds.
+            _drain_prefect(timeout=5.0 if finished else 1.0)
 
 
 def _drain_prefect(timeout: float = 5.0) -> None:
@@ -54,6 +57,12 @@ def _drain_prefect(timeout: float = 5.0) -> None:
 
         for worker in (APILogWorker, EventsWorker):
             worker.drain_all(timeout=timeout)
+
+
+def _api_configured() -> bool:
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
 
 
 def _server_failure(e: BaseException) -> BaseException | None:
@@ -110,7 +119,7 @@ def run_stage(flow: Callable[..., object], description: str, argv: list[str] | N
 def _fail(code: int, message: object, ran: bool = False) -> None:
     """One line on stderr, last. After a flow ran, Prefect's queued logs are sent first (briefly: its server
     may be the thing that died) and the process ends without its exit hooks, which would retry them."""
-    if ran:
+    if ran and _api_configured():  # a temporary server's queue was drained before it stopped
         _drain_prefect(timeout=3.0)  # its complaints, if any, end without a newline: ours starts a line
     print(f"{chr(10) * ran}error: {message}", file=sys.stderr, flush=True)
     if ran:

@@ -109,7 +109,7 @@ def temporary_prefect_server(timeout: float = 180) -> Iterator[str]:
     finally:
         proc.terminate()
         try:
-            proc.wait(5)
+            proc.wait(3)  # it may wait on open connections: a stage that was told to stop does not
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
