@@ -32,18 +32,23 @@ def machine_dir(checkout: Path) -> Path:
     return Path(os.environ.get(WORKER_DIR) or checkout).resolve()
 
 
+def _call(cmd: list[str], cwd: Path | None, check: bool = True) -> str | None:
+    """The command's stdout; on failure a DataError naming it and the folder (or None, with check=False)."""
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        if not check:
+            return None
+        shown = " ".join(cmd[2:] if cmd[0] == sys.executable else cmd)
+        raise DataError(f"`{shown}` failed in {cwd or Path.cwd()}: {done.stderr.strip()[-1000:]}")
+    return done.stdout.strip()
+
+
 def _git(*args: str, cwd: Path | None = None) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise DataError(f"`git {' '.join(args)}` failed in {cwd or Path.cwd()}: {done.stderr.strip()[-1000:]}")
-    return done.stdout.strip()
+    return _call(["git", *args], cwd)
 
 
-def _dvc(*args: str, cwd: Path) -> str:
-    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise DataError(f"`dvc {' '.join(args)}` failed in {cwd}: {done.stderr.strip()[-1000:]}")
-    return done.stdout.strip()
+def _dvc(*args: str, cwd: Path, check: bool = True) -> str | None:
+    return _call([sys.executable, "-m", "dvc", *args], cwd, check)
 
 
 def commit_of(root: Path) -> str:
@@ -90,9 +95,7 @@ def create(repo: str, commit: str, machine: Path, name: str) -> dict:
 
 def has_remote(path: Path) -> bool:
     """Whether the workspace has a default DVC remote (then `dvc exp push` also pushes its outputs there)."""
-    done = subprocess.run([sys.executable, "-m", "dvc", "config", "core.remote"], cwd=path, capture_output=True,
-                          text=True)
-    return done.returncode == 0 and bool(done.stdout.strip())
+    return bool(_dvc("config", "core.remote", cwd=path, check=False))
 
 
 def remove(path: Path) -> None:
