@@ -7,7 +7,8 @@ share a params.yaml or a DVC lock, and the project's own workspace is never touc
     dvc exp run --name <sweep>-<i> -S <overrides and point> evaluate      # in the workspace
     dvc exp push <repo> <sweep>-<i>                                         # `dvc exp show` in the project
 
-Stages it does not change come from the machine's DVC cache (run cache included); checkpoints go to the
+Stages it does not change come from the machine's DVC cache (run cache included, and for `download`, whose
+outputs DVC persists and keeps no run cache of, the lock entry of the last point run here); checkpoints go to the
 machine's `checkpoints/` (tasks/workspace.machine_dir), so a point re-run after its worker died resumes.
 Its results travel through MLflow, not the disk: its stage runs are children of the sweep's parent run,
 and once it has finished it logs one more child, `stage=sweep_point`, holding `point.json`; the sweep
@@ -54,6 +55,7 @@ def _run(sweep: str, index: int, point: dict, overrides: dict, commit: str, repo
            "PYTHONPATH": os.pathsep.join([str(path / "src"), str(path), os.environ.get("PYTHONPATH", "")])}
     # Up to the evaluations only: the sweep's own table and heatmaps stand in for t-SNE and report.
     dvc(["exp", "run", "--name", exp_name, *set_params(dict(overrides) | point), "evaluate"], path, env)
+    workspaces.remember_persisted(path, machine)  # the next point here restores `download` instead of re-running it
     methods = load_params(path / "params.yaml").pipeline.all_methods
     details = read_headlines(path, methods)
     dvc(["exp", "push", "--force", *([] if workspaces.has_remote(path) else ["--no-cache"]), repo, exp_name], path, env)

@@ -16,12 +16,14 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from uda.io import DataError
+from uda.io import DataError, atomic_write
 
 WORKSPACES = ".workspaces"  # inside the machine's folder, git- and DVC-ignored
+PERSISTED_LOCK = "persisted.lock"  # in .workspaces/: the last lock entries of stages whose outputs DVC persists
 WORKER_DIR = "UDA_WORKER_DIR"
 
 
@@ -90,7 +92,62 @@ def create(repo: str, commit: str, machine: Path, name: str) -> dict:
     # Hard links where the file system allows: restoring a cached stage then costs no copy. DVC never writes
     # into a linked output (it removes outputs before a stage runs), so sharing them is safe.
     _dvc("config", "--local", "cache.type", "reflink,hardlink,copy", cwd=dest)
-    return {"path": str(dest), "seconds": time.perf_counter() - start}
+    restored = restore_persisted(dest, Path(machine))
+    return {"path": str(dest), "seconds": time.perf_counter() - start, "restored": restored}
+
+
+def persisted_stages(path: Path) -> list[str]:
+    """The plain stages of dvc.yaml with an output DVC persists (`download`): DVC keeps no run cache for
+    them, so a fresh clone would run them again although their outputs sit in the shared cache."""
+    pipeline = path / "dvc.yaml"
+    stages = (yaml.safe_load(pipeline.read_text()) or {}).get("stages", {}) if pipeline.is_file() else {}
+    return [name for name, st in stages.items() if "foreach" not in st and any(
+        isinstance(out, dict) and any((o or {}).get("persist") for o in out.values()) for out in st.get("outs", []))]
+
+
+def _lock_stages(path: Path) -> dict:
+    return (yaml.safe_load(path.read_text()) or {}).get("stages", {}) if path.is_file() else {}
+
+
+def restore_persisted(dest: Path, machine: Path) -> list[str]:
+    """Give a fresh workspace the persisted stages' outputs, from the shared cache, and their lock entries.
+
+    The entries come from the clone's own dvc.lock, else from the last point that ran on this machine
+    (`remember_persisted`), else from the machine's checkout. DVC still checks them against the clone's
+    deps and params when the point runs, so an entry that no longer matches only means the stage runs,
+    as it would have; one whose outputs are not in this machine's cache is dropped, and the stage runs.
+    Returns the stages restored."""
+    lock = dest / "dvc.lock"
+    own = _lock_stages(lock)
+    sources = [own, _lock_stages(machine / WORKSPACES / PERSISTED_LOCK), _lock_stages(machine / "dvc.lock")]
+    entries = {}
+    for name in persisted_stages(dest):
+        entry = next((s[name] for s in sources if name in s), None)
+        if entry is not None:
+            entries[name] = entry
+    if not entries:
+        return []
+    original = lock.read_text() if lock.is_file() else None
+    data = yaml.safe_load(original) if original else {"schema": "2.0"}
+    lock.write_text(yaml.safe_dump({**data, "stages": {**own, **entries}}, sort_keys=False))
+    restored = [name for name in entries if _dvc("checkout", "--quiet", name, cwd=dest, check=False) is not None]
+    missing = set(entries) - set(restored)
+    if missing:  # outputs not in this cache: those entries go, so their stages run as they would have
+        kept = {k: v for k, v in {**own, **entries}.items() if k not in missing or k in own}
+        if kept or original:
+            lock.write_text(yaml.safe_dump({**data, "stages": kept}, sort_keys=False))
+        else:
+            lock.unlink()
+    return restored
+
+
+def remember_persisted(path: Path, machine: Path) -> None:
+    """Keep a finished point's lock entries of the persisted stages for the next point on this machine."""
+    entries = {k: v for k, v in _lock_stages(path / "dvc.lock").items() if k in persisted_stages(path)}
+    if entries:
+        memo = machine / WORKSPACES / PERSISTED_LOCK
+        with atomic_write(memo, "w") as f:  # two points may finish at once: each writes whole, or not at all
+            yaml.safe_dump({"schema": "2.0", "stages": entries}, f, sort_keys=False)
 
 
 def has_remote(path: Path) -> bool:
