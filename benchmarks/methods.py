@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 from _common import ROOT, prepare
 
+from uda.config import merge
 from uda.evaluation import evaluate, pick
 from uda.methods import METHODS
 from uda.runs import parse
@@ -37,11 +38,16 @@ def method_spec(entry: str) -> tuple[str, dict, str]:
     return name, overrides, entry
 
 
-def resolved(root: str, experiment: str, method: str, overrides: dict, **train):
+def resolved(root: str, experiment: str, method: str, overrides: dict, recipe: dict | None = None,
+             image_size: int | None = None, **train):
+    """params.yaml with the method's overrides, a recipe (train keys, nested, as --train gives them) and the
+    budget; `image_size` replaces the experiment's."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["experiment"] = experiment
     raw["data"]["root"] = root
-    raw["train"].update(train)
+    if image_size:
+        raw["experiments"][experiment]["recipe"]["image_size"] = image_size
+    raw["train"] = merge(raw["train"], recipe or {}) | train
     block = dict(raw["methods"].get(method) or {})
     # the method's own optimiser settings stay (mcd's Adam); its own budget gives way to the wall-time one
     own = {k: v for k, v in block.pop("train", {}).items() if k not in ("steps", "epochs")}
@@ -61,7 +67,8 @@ def start_of(args, tmp: str, method: str, seed: int) -> Path | None:
 def steps_for(root: str, args, method: str, overrides: dict) -> tuple[int, float]:
     """Steps that fit the budget, from the seconds per step of a short run (evaluation excluded)."""
     n = args.calibrate_steps
-    params = resolved(root, args.experiment, method, overrides, steps=n, threads=args.threads, device="cpu",
+    params = resolved(root, args.experiment, method, overrides, args.train, args.image_size, steps=n,
+                      threads=args.threads, device="cpu",
                       eval_every=10**9, checkpoint_every=10**9, log_every=n, monitor_target=False, snapshots=False)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -80,6 +87,10 @@ def main() -> None:
     ap.add_argument("--calibrate-steps", type=int, default=60)
     ap.add_argument("--steps", type=int, help="train this many steps instead of calibrating to --minutes")
     ap.add_argument("--label", help="appended to each variant's name as @label (e.g. a longer budget)")
+    ap.add_argument("--train", type=yaml.safe_load, default={},
+                    help="a recipe: train keys as YAML, merged into params.yaml's (e.g. '{batch_size: 128}')")
+    ap.add_argument("--image-size", type=int, help="the experiment's image size instead of params.yaml's")
+    ap.add_argument("--evaluations", type=int, default=10, help="evaluations (snapshots) per run")
     ap.add_argument("--keep", type=Path, help="where each run's model and snapshots stay (default: discarded)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--table", action="store_true", help="only print the table of --out's rows")
@@ -90,7 +101,7 @@ def main() -> None:
     rows = json.loads(args.out.read_text()) if args.out.exists() else []
     done = {(r["variant"], r["seed"]) for r in rows}
     with tempfile.TemporaryDirectory() as tmp:
-        prepare(resolved(tmp, args.experiment, "dann", {}).params)
+        prepare(resolved(tmp, args.experiment, "dann", {}, image_size=args.image_size).params)
         for entry in args.methods:
             method, overrides, variant = method_spec(entry + (f"@{args.label}" if args.label else ""))
             if all((variant, s) in done for s in args.seeds):
@@ -105,19 +116,22 @@ def main() -> None:
             for seed in args.seeds:
                 if (variant, seed) in done:
                     continue
-                params = resolved(tmp, args.experiment, method, overrides, steps=steps, seed=seed, device="cpu",
-                                  threads=args.threads, eval_every=max(steps // 10, 1), checkpoint_every=steps,
+                params = resolved(tmp, args.experiment, method, overrides, args.train, args.image_size, steps=steps,
+                                  seed=seed, device="cpu", threads=args.threads,
+                                  eval_every=max(steps // args.evaluations, 1),
+                                  checkpoint_every=min(steps, 2500),  # a long run survives a kill
                                   log_every=max(steps // 20, 1))
                 spec = params.run(method)
                 out = (args.keep or Path(tmp) / "runs") / args.experiment / f"{variant}-seed{seed}"
                 start = time.perf_counter()
-                _, result = train(spec, out / "model", Path(tmp) / "ckpt", start=start_of(args, tmp, method, seed))
+                ckpt = (args.keep or Path(tmp)) / "ckpt"  # under --keep, a killed run resumes when run again
+                _, result = train(spec, out / "model", ckpt, start=start_of(args, tmp, method, seed))
                 train_s = time.perf_counter() - start
                 ev = evaluate(spec, params.params.evaluate, out / "model", out / "evaluation")
                 rows_ = ev["selection"]["candidates"]
                 dev = pick(rows_, "dev")  # DEV's pick whatever evaluate.validator says (the table's column)
                 row = {"experiment": args.experiment, "method": method, "variant": variant, "seed": seed,
-                       "steps": steps, "threads": args.threads,
+                       "steps": steps, "threads": args.threads, "recipe": args.train, "image_size": args.image_size,
                        "seconds_per_step": round(per_step, 4) if per_step == per_step else None,
                        "train_wall_s": round(train_s, 1), "images_per_s": round(result.images_per_s),
                        "target_test_acc_last": rows_[-1]["target_test_acc_report_only"],

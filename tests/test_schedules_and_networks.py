@@ -32,13 +32,54 @@ def test_schedules_at_their_endpoints():
     assert inverse_decay_factor(0, 1e-4) == 1.0 and inverse_decay_factor(10000, 1e-4) == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("name", ["lenet", "dann_mnist", "dann_svhn"])
+@pytest.mark.parametrize("name", ["lenet", "lenet_tllib", "dtn", "dann_mnist", "dann_svhn"])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_digit_networks(name, channels):
     nets = build(name, 10, channels, 32)
     x = torch.randn(5, channels, 32, 32)
     f = nets.feature_extractor(x)
     assert f.ndim == 2 and nets.classifier(f).shape == (5, 10) and nets.domain_head(f).shape == (5, 1)
+
+
+def test_tllibs_digit_backbones_have_its_widths():
+    """tllib's LeNet: 50×4×4 conv features at 28×28 into FC500; its DTN: 256×4×4 at 32×32 into FC512."""
+    lenet = build("lenet_tllib", 10, 1, 28)
+    assert lenet.feature_extractor[8].in_features == 50 * 4 * 4 and lenet.classifier.in_features == 500
+    dtn = build("dtn", 10, 3, 32)
+    assert dtn.feature_extractor[13].in_features == 256 * 4 * 4 and dtn.classifier.in_features == 512
+
+
+def _recipe_nets(**network):
+    from uda.config import TrainConfig
+    from uda.methods.base import Method
+
+    train = TrainConfig.model_validate({"network": {"name": "lenet_tllib", **network}})
+    return Method.build_nets(None, train, 10, 1, 28)
+
+
+def test_a_bottleneck_makes_c_linear_and_d_tllibs_discriminator_on_its_width():
+    nets = _recipe_nets(bottleneck=256, discriminator="tllib")
+    f = nets["F"].train()(torch.randn(4, 1, 28, 28))
+    assert f.shape == (4, 256) and (f >= 0).all()  # Linear → BN → ReLU
+    assert isinstance(nets["F"][2], torch.nn.BatchNorm1d)
+    assert isinstance(nets["C"], torch.nn.Linear) and nets["C"](f).shape == (4, 10)
+    widths = [m.out_features for m in nets["D"] if isinstance(m, torch.nn.Linear)]
+    assert nets["D"][0].in_features == 256 and widths == [1024, 1024, 1]
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in nets["D"]) == 2
+
+
+def test_tllibs_discriminator_without_a_bottleneck_takes_fs_own_width():
+    nets = _recipe_nets(discriminator="tllib")
+    assert nets["D"][0].in_features == 500 and nets["D"](nets["F"](torch.randn(3, 1, 28, 28))).shape == (3, 1)
+
+
+def test_a_bottleneck_with_the_networks_own_discriminator_is_refused():
+    from pydantic import ValidationError
+
+    from uda.config import NetworkConfig
+
+    with pytest.raises(ValidationError, match="bottleneck > 0 needs discriminator: tllib"):
+        NetworkConfig(bottleneck=256)
 
 
 def test_dann_svhn_is_padded_to_fit_32x32():

@@ -56,6 +56,7 @@ class OptimizerConfig(Frozen):
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9  # SGD and RMSprop
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    nesterov: Flag = False  # SGD (tllib's recipes use it)
 
 
 class ScheduleConfig(Frozen):
@@ -69,13 +70,26 @@ class ScheduleConfig(Frozen):
 
 
 class NetworkConfig(Frozen):
-    name: Literal["lenet", "dann_mnist", "dann_svhn", "dirtt_small", "dirtt_large", "alexnet", "resnet18",
-                  "resnet50"] = "lenet"
+    name: Literal["lenet", "lenet_tllib", "dtn", "dann_mnist", "dann_svhn", "dirtt_small", "dirtt_large", "alexnet",
+                  "resnet18", "resnet50"] = "lenet"
     instance_norm: Flag = Field(False, description="normalise each input image per channel first (DIRT-T's "
                                 "--inorm, which its VAT radius of 3.5 assumes)")
     init: Literal["default", "xavier"] = "default"
     pretrained: str = Field("none", description="'none', 'imagenet' (torchvision weights) or a state_dict path")
     domain_head_from_classifier: Flag = Field(True, description="alexnet: D starts from the classifier's FC6/FC7")
+    bottleneck: Annotated[int, Field(ge=0)] = Field(
+        0, description="width of a Linear → BN → ReLU after F, with C one linear layer on it (tllib's "
+        "ImageClassifier, 256 in its recipes); 0: none. Needs discriminator: tllib")
+    discriminator: Literal["network", "tllib"] = Field(
+        "network", description="D: the network's own domain head, or tllib's (two hidden layers of 1024 with "
+        "batch norm) on F's features")
+
+    @model_validator(mode="after")
+    def _bottleneck_needs_its_discriminator(self):
+        if self.bottleneck and self.discriminator != "tllib":
+            raise ValueError("bottleneck > 0 needs discriminator: tllib (the network's own D takes F's features "
+                             "before the bottleneck)")
+        return self
 
 
 class AugmentConfig(Frozen):

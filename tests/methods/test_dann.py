@@ -34,7 +34,8 @@ def grads_of(loss: torch.Tensor, params: list[torch.Tensor]) -> dict[torch.Tenso
 
 def by_hand(nets: dict[str, nn.Module], cfg: DannConfig, train: TrainConfig, steps: list[tuple[Batch, float]]):
     """Ganin et al. (JMLR 2016), eq. 13-15: θ_f ← θ_f − µ(∂L_y/∂θ_f − λ·w·∂L_d/∂θ_f), θ_y ← θ_y − µ·∂L_y/∂θ_y,
-    θ_d ← θ_d − µ·w·∂L_d/∂θ_d; µ_p = µ_0/(1 + α·p)^β by step; plain SGD momentum (v ← m·v + g, θ ← θ − µ·v)."""
+    θ_d ← θ_d − µ·w·∂L_d/∂θ_d; µ_p = µ_0/(1 + α·p)^β by step; SGD momentum (v ← m·v + g, θ ← θ − µ·v), with
+    weight decay and Nesterov's step when the optimiser asks for them (tllib's recipe)."""
     params = {k: list(n.parameters()) for k, n in nets.items()}
     velocity = {id(p): torch.zeros_like(p) for ps in params.values() for p in ps}
     opt, sched = train.optimizer, train.schedule
@@ -47,23 +48,27 @@ def by_hand(nets: dict[str, nn.Module], cfg: DannConfig, train: TrainConfig, ste
         g_y = grads_of(loss_y, params["F"] + params["C"])
         g_d = grads_of(loss_d, params["F"] + params["D"])
         lr = opt.lr / (1 + sched.alpha * i / TOTAL) ** sched.beta
+        grad = {}
+        for p in params["F"]:
+            grad[id(p)] = g_y[p] - lam * cfg.domain_weight * g_d[p]
+        for p in params["C"]:
+            grad[id(p)] = g_y[p]
+        for p in params["D"]:
+            grad[id(p)] = cfg.domain_weight * g_d[p]
         with torch.no_grad():
-            for p in params["F"]:
-                grads = g_y[p] - lam * cfg.domain_weight * g_d[p]
-                velocity[id(p)] = opt.momentum * velocity[id(p)] + grads
-            for p in params["C"]:
-                velocity[id(p)] = opt.momentum * velocity[id(p)] + g_y[p]
-            for p in params["D"]:
-                velocity[id(p)] = opt.momentum * velocity[id(p)] + cfg.domain_weight * g_d[p]
             for ps in params.values():
                 for p in ps:
-                    p -= lr * velocity[id(p)]
+                    g = grad[id(p)] + opt.weight_decay * p  # L2 weight decay, inside the momentum
+                    velocity[id(p)] = opt.momentum * velocity[id(p)] + g
+                    # Nesterov (Sutskever et al., 2013, as torch's SGD): step along g + m·v instead of v
+                    p -= lr * (g + opt.momentum * velocity[id(p)] if opt.nesterov else velocity[id(p)])
 
 
-@pytest.mark.parametrize("domain_weight", [1.0, 0.3])
-def test_two_updates_equal_the_paper_recomputed_by_hand(domain_weight):
+@pytest.mark.parametrize("domain_weight, optimizer", [
+    (1.0, {}), (0.3, {}), (1.0, {"weight_decay": 1e-3, "nesterov": True})])  # the last: tllib's SGD
+def test_two_updates_equal_the_paper_recomputed_by_hand(domain_weight, optimizer):
     cfg = DannConfig(domain_weight=domain_weight)
-    train = TrainConfig.model_validate({"steps": TOTAL, "optimizer": {"lr": 0.1, "momentum": 0.9}})
+    train = TrainConfig.model_validate({"steps": TOTAL, "optimizer": {"lr": 0.1, "momentum": 0.9, **optimizer}})
     nets = tiny_nets()
     expected = copy.deepcopy(nets)
     method = Dann(nets, cfg, train, TOTAL)

@@ -1,11 +1,10 @@
-"""Pieces the adversarial methods share (DANN, CDAN, MCC's add-on): gradient reversal, a domain
-discriminator, the domain loss, and the class-confusion term. No `METHOD` here: not a method itself."""
+"""Pieces the adversarial methods share (DANN, CDAN, MCC's add-on): gradient reversal, the domain labels,
+and the class-confusion term (the tllib discriminator is a network: uda.models). Not a method itself."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F_
-from torch import nn
 
 
 class _GradientReversal(torch.autograd.Function):
@@ -22,14 +21,6 @@ class _GradientReversal(torch.autograd.Function):
 def grad_reverse(x: torch.Tensor, lambda_: float) -> torch.Tensor:
     """R_λ(x) = x forward; dR/dx = −λ·I backward (Ganin & Lempitsky 2015, eq. 19-20)."""
     return _GradientReversal.apply(x, lambda_)
-
-
-def domain_discriminator(in_features: int, hidden: int = 1024) -> nn.Sequential:
-    """in → hidden → hidden → 1 logit, with batch norm and ReLU between (Transfer-Learning-Library's
-    DomainDiscriminator; the CDAN authors' AdversarialNetwork is the same widths with dropout instead)."""
-    return nn.Sequential(nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                         nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                         nn.Linear(hidden, 1))
 
 
 def domain_labels(n_s: int, n_t: int, device: torch.device) -> torch.Tensor:

@@ -18,7 +18,7 @@ from torch import nn
 from uda.augment import Augment
 from uda.config import MethodConfig, OptimizerConfig, ScheduleConfig, TrainConfig
 from uda.ema import WeightEMA
-from uda.models import InstanceNorm, build, xavier_init
+from uda.models import InstanceNorm, build, domain_discriminator, feature_size, with_bottleneck, xavier_init
 from uda.optim import make_optimizer, make_scheduler
 
 
@@ -54,10 +54,14 @@ class Method:
     def build_nets(cls, cfg, train: TrainConfig, num_classes: int, channels: int,
                    image_size: int) -> dict[str, nn.Module]:
         """The sub-networks this method takes (`cfg` is its methods.<name> section): by default F, C and D
-        of `train.network`."""
+        of `train.network`, with its bottleneck and discriminator."""
         net = train.network
         nets = build(net.name, num_classes, channels, image_size, pretrained=net.pretrained,
                      domain_head_from_classifier=net.domain_head_from_classifier)
+        if net.bottleneck:
+            nets = with_bottleneck(nets, net.bottleneck, num_classes, channels, image_size)
+        elif net.discriminator == "tllib":
+            nets.domain_head = domain_discriminator(feature_size(nets.feature_extractor, channels, image_size))
         out = {"F": nets.feature_extractor, "C": nets.classifier, "D": nets.domain_head}
         if net.init == "xavier":
             for m in out.values():

@@ -28,10 +28,10 @@ import torch.nn.functional as F_
 from torch import nn
 
 from uda.config import Count, Flag, TrainConfig
-from uda.methods.adversarial import domain_discriminator, entropy
+from uda.methods.adversarial import entropy
 from uda.methods.base import Method
 from uda.methods.dann import Dann, DannConfig
-from uda.models import feature_size
+from uda.models import domain_discriminator, feature_size
 
 
 class CdanConfig(DannConfig):

@@ -40,6 +40,22 @@ def feature_size(f: nn.Module, in_channels: int, image_size: int) -> int:
     return n
 
 
+def domain_discriminator(in_features: int, hidden: int = 1024) -> nn.Sequential:
+    """in → hidden → hidden → 1 logit, with batch norm and ReLU between (Transfer-Learning-Library's
+    DomainDiscriminator; the CDAN authors' AdversarialNetwork is the same widths with dropout instead)."""
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, 1))
+
+
+def with_bottleneck(nets: Nets, width: int, num_classes: int, in_channels: int, image_size: int) -> Nets:
+    """Transfer-Learning-Library's ImageClassifier: F's features through Linear → BN → ReLU of `width`, and C
+    one linear layer on them. D must take `width` inputs, so it is the tllib discriminator."""
+    n = feature_size(nets.feature_extractor, in_channels, image_size)
+    f = nn.Sequential(nets.feature_extractor, nn.Linear(n, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True))
+    return Nets(f, nn.Linear(width, num_classes), domain_discriminator(width))
+
+
 class InstanceNorm(nn.Module):
     """Each image's channels to zero mean and unit variance over its pixels (no learned scale): the
     `--inorm` input layer of the DIRT-T code, which makes one VAT radius fit every dataset."""
