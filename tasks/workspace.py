@@ -143,7 +143,8 @@ def restore_persisted(dest: Path, machine: Path) -> list[str]:
 
 def remember_persisted(path: Path, machine: Path) -> None:
     """Keep a finished point's lock entries of the persisted stages for the next point on this machine."""
-    entries = {k: v for k, v in _lock_stages(path / "dvc.lock").items() if k in persisted_stages(path)}
+    persisted = set(persisted_stages(path))
+    entries = {k: v for k, v in _lock_stages(path / "dvc.lock").items() if k in persisted}
     if entries:
         memo = machine / WORKSPACES / PERSISTED_LOCK
         with atomic_write(memo, "w") as f:  # two points may finish at once: each writes whole, or not at all
