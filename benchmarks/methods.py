@@ -47,6 +47,9 @@ def resolved(root: str, experiment: str, method: str, overrides: dict, recipe: d
     raw["data"]["root"] = root
     if image_size:
         raw["experiments"][experiment]["recipe"]["image_size"] = image_size
+        # the pipeline's list plays no part in a benchmark run, but it is validated against the image size
+        # (gta's networks take 32×32 only)
+        raw["pipeline"] = {"methods": ["source_only"], "refine": {}}
     raw["train"] = merge(raw["train"], recipe or {}) | train
     block = dict(raw["methods"].get(method) or {})
     # the method's own optimiser settings stay (mcd's Adam); its own budget gives way to the wall-time one
