@@ -1,11 +1,15 @@
 """A sweep's points as flow runs on the work pool: submit them, watch them, retry the dead, collect the finished.
 
 Any worker of the pool takes a point as it has capacity (`prefect worker start --limit 1` per GPU). A worker
-that dies leaves its flow run in Running for ever (nothing reports the crash), so each point sends a
-heartbeat event of its own every BEAT seconds (Prefect's engine sends its flow-run heartbeats only every
-PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds, 180 by default, which the sweep cannot know), and the sweep
-watches them: a running point silent for `stale_after` seconds is marked Crashed and submitted again, as
+that dies leaves its flow run in Running for ever (nothing reports the crash), so each point rewrites a label
+of its flow run, `uda.heartbeat`, every BEAT seconds, and the sweep watches it: a running point whose label
+has not changed for `stale_after` seconds of the sweep's own clock is marked Crashed and submitted again, as
 is one that failed; after `retries` more attempts it is reported failed by name.
+
+Why a label and not an event: a label is written to the server's database by the request that sets it, so
+the sweep reads it as fresh as the flow run itself. Events pass through the server's event pipeline; on a
+loaded machine a live point was once judged silent that way and run twice. Why the sweep's
+clock: comparing the label's value with the sweep's time would count the machines' clock skew as silence.
 """
 
 from __future__ import annotations
@@ -18,14 +22,14 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from uda import tracking
 
 DEPLOYMENT = "point/uda-point"
-HEARTBEATS = ("uda.point.heartbeat", "prefect.flow-run.heartbeat")  # a point's own, and the engine's
-BEAT = 15  # seconds between a point's own heartbeats
+HEARTBEAT = "uda.heartbeat"  # the flow-run label a point rewrites to say it is alive
+BEAT = 15  # seconds between a point's heartbeats
 
 
 @dataclass
@@ -35,6 +39,8 @@ class Point:
     attempts: list[str] = field(default_factory=list)  # flow run ids, the last one current
     state: str = "SCHEDULED"
     reason: str = ""
+    beat: str | None = None  # the current attempt's heartbeat label as last read
+    beat_changed: datetime | None = None  # when (sweep's clock) it was first seen running or its label changed
 
 
 def _now() -> datetime:
@@ -46,25 +52,22 @@ def submit(client, deployment_id, p: Point, sweep: str) -> None:
         deployment_id, parameters=p.parameters, name=f"{sweep}-{p.index}-attempt{len(p.attempts) + 1}",
         tags=[f"sweep:{sweep}"])
     p.attempts.append(str(run.id))
+    p.beat = p.beat_changed = None
     print(f"point {p.index}: submitted as flow run {run.name} ({run.id})", flush=True)
 
 
-def last_heartbeat(client, run_id: str, since: datetime) -> datetime | None:
-    """The latest heartbeat of this flow run since `since` (None: none)."""
-    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
-
-    flt = EventFilter(event=EventNameFilter(name=list(HEARTBEATS)), occurred=EventOccurredFilter(since=since),
-                      resource=EventResourceFilter(id=[f"prefect.flow-run.{run_id}"]))
-    events = client.read_events(filter=flt, limit=1).events  # newest first
-    return events[0].occurred if events else None
-
-
-def stale(run, heartbeat: datetime | None, stale_after: float, now: datetime) -> bool:
-    """A running flow run that has not shown a sign of life (its start or a heartbeat) for `stale_after` s."""
+def watch(p: Point, run, now: datetime) -> None:
+    """Note when the running attempt's heartbeat label last changed, as the sweep sees it."""
     if run.state is None or run.state.type.value != "RUNNING":
-        return False
-    seen = max(t for t in (heartbeat, run.start_time, run.state.timestamp) if t is not None)
-    return (now - seen).total_seconds() > stale_after
+        return
+    beat = (run.labels or {}).get(HEARTBEAT)
+    if p.beat_changed is None or beat != p.beat:
+        p.beat, p.beat_changed = beat, now
+
+
+def stale(state: str, beat_changed: datetime | None, stale_after: float, now: datetime) -> bool:
+    """A running point whose heartbeat has not changed for more than `stale_after` seconds (sweep's clock)."""
+    return state == "RUNNING" and beat_changed is not None and (now - beat_changed).total_seconds() > stale_after
 
 
 def run_points(sweep: str, parameters: list[dict], retries: int = 1, stale_after: float = 90.0,
@@ -83,9 +86,8 @@ def run_points(sweep: str, parameters: list[dict], retries: int = 1, stale_after
             runs = {p.index: client.read_flow_run(p.attempts[-1]) for p in pending}
             for p in pending:
                 run, now = runs[p.index], _now()
-                beat = last_heartbeat(client, str(run.id), now - timedelta(seconds=stale_after)) if (
-                    run.state and run.state.is_running()) else None
-                if stale(run, beat, stale_after, now):
+                watch(p, run, now)
+                if stale(run.state.type.value if run.state else "SCHEDULED", p.beat_changed, stale_after, now):
                     why = f"no heartbeat for over {stale_after:.0f} s: its worker died"
                     client.set_flow_run_state(run.id, Crashed(message=why), force=True)
                     run = client.read_flow_run(run.id)
@@ -122,7 +124,7 @@ def heartbeats(run_id: str | None, every: float = BEAT) -> Iterator[None]:
     import contextvars
     import threading
 
-    from prefect.events import emit_event
+    from prefect.client.orchestration import get_client
 
     if run_id is None:  # not a flow run of a deployment: nobody watches
         yield
@@ -130,10 +132,11 @@ def heartbeats(run_id: str | None, every: float = BEAT) -> Iterator[None]:
     stop = threading.Event()
 
     def beat() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(Exception):  # a missed beat is what the sweep measures, not an error here
-                emit_event(HEARTBEATS[0], resource={"prefect.resource.id": f"prefect.flow-run.{run_id}"})
-            stop.wait(every)
+        with get_client(sync_client=True) as client:
+            while not stop.is_set():
+                with contextlib.suppress(Exception):  # a missed beat is what the sweep measures, not an error here
+                    client.update_flow_run_labels(run_id, {HEARTBEAT: _now().isoformat()})
+                stop.wait(every)
 
     thread = threading.Thread(target=contextvars.copy_context().run, args=(beat,), daemon=True)
     thread.start()

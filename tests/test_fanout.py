@@ -125,26 +125,38 @@ def mlflow_children(env, sweep: str, stage: str) -> list:
         [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parents[0].info.run_id}' and tags.stage = '{stage}'")
 
 
-class _State:
-    def __init__(self, kind: str, at: datetime):
-        self.type, self.timestamp = type("T", (), {"value": kind})(), at
+class _Run:  # the two fields of a flow run the sweep reads
+    def __init__(self, kind: str, beat: str | None = None):
+        self.state = type("S", (), {"type": type("T", (), {"value": kind})()})()
+        self.labels = {} if beat is None else {fanout.HEARTBEAT: beat}
 
 
-class _Run:
-    def __init__(self, kind: str, started: datetime):
-        self.state, self.start_time = _State(kind, started), started
-
-
-def test_a_point_is_stale_only_when_running_and_silent_past_the_threshold():
+def test_a_point_is_stale_only_when_running_and_its_heartbeat_unchanged_past_the_threshold():
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     at = lambda s: t0 + timedelta(seconds=s)  # noqa: E731
-    running = _Run("RUNNING", t0)
-    assert not fanout.stale(running, None, 90, at(90))  # at the threshold: not yet
-    assert fanout.stale(running, None, 90, at(91))  # started, never a heartbeat, past it
-    assert not fanout.stale(running, at(60), 90, at(149))  # a heartbeat resets the clock
-    assert fanout.stale(running, at(60), 90, at(151))
-    assert not fanout.stale(_Run("SCHEDULED", t0), None, 90, at(1000))  # waiting for a worker is not death
-    assert not fanout.stale(_Run("COMPLETED", t0), None, 90, at(1000))
+    p = fanout.Point(0, {})
+
+    def poll(run, s):  # what run_points does at each poll: watch, then judge
+        fanout.watch(p, run, at(s))
+        return fanout.stale(run.state.type.value, p.beat_changed, 90, at(s))
+
+    assert not poll(_Run("SCHEDULED"), 0) and p.beat_changed is None  # waiting for a worker is not death
+    assert not poll(_Run("RUNNING"), 10)  # first seen running: the clock starts now, not at the run's start
+    assert not poll(_Run("RUNNING"), 100)  # at the threshold: not yet
+    assert poll(_Run("RUNNING"), 101)  # running, never a heartbeat, past it
+    assert not poll(_Run("RUNNING", "a"), 102)  # a new label value resets the clock ...
+    assert not poll(_Run("RUNNING", "a"), 192)
+    assert poll(_Run("RUNNING", "a"), 193)  # ... the same value does not
+    # The label's value is never compared with the sweep's clock: a point's clock an hour off changes nothing.
+    assert not poll(_Run("RUNNING", (t0 - timedelta(hours=1)).isoformat()), 194)
+    assert not poll(_Run("COMPLETED", "a"), 1000)
+
+    class Client:  # the one call submit makes
+        def create_flow_run_from_deployment(self, *args, **kwargs):
+            return type("R", (), {"id": "r2", "name": "s-0-attempt1"})()
+
+    fanout.submit(Client(), "d", p, "s")  # a retry's clock starts when it is seen running, not at the last beat
+    assert p.beat is None and p.beat_changed is None and p.attempts == ["r2"]
 
 
 GRID = ["--grid", "train.optimizer.lr=0.02,0.05", "--grid", "train.optimizer.name=sgd,adam"]
@@ -159,6 +171,7 @@ def test_two_workers_share_a_two_by_two_sweep_and_the_gpu_limit_keeps_training_a
     assert (root / "params.yaml").read_bytes() == before  # the project's workspace is never edited
     points = point_runs(env, "grid")
     assert len(points) == 4 and {p["state_type"] for p in points} == {"COMPLETED"}
+    assert all(fanout.HEARTBEAT in p["labels"] for p in points)  # each point beat through its flow run's label
     # Each worker runs one point at a time (--limit 1): points overlapping in time ran on different workers.
     assert any(overlap(a, b) for a in points for b in points if a["id"] < b["id"])
     logs = sorted((root / ".services/workers/grid").glob("worker-*.log"))
