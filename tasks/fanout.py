@@ -56,9 +56,14 @@ def submit(client, deployment_id, p: Point, sweep: str) -> None:
     print(f"point {p.index}: submitted as flow run {run.name} ({run.id})", flush=True)
 
 
+def state_of(run) -> str:
+    """A flow run's state type ("SCHEDULED" before it has one)."""
+    return run.state.type.value if run.state else "SCHEDULED"
+
+
 def watch(p: Point, run, now: datetime) -> None:
     """Note when the running attempt's heartbeat label last changed, as the sweep sees it."""
-    if run.state is None or run.state.type.value != "RUNNING":
+    if state_of(run) != "RUNNING":
         return
     beat = (run.labels or {}).get(HEARTBEAT)
     if p.beat_changed is None or beat != p.beat:
@@ -87,12 +92,12 @@ def run_points(sweep: str, parameters: list[dict], retries: int = 1, stale_after
             for p in pending:
                 run, now = runs[p.index], _now()
                 watch(p, run, now)
-                if stale(run.state.type.value if run.state else "SCHEDULED", p.beat_changed, stale_after, now):
+                if stale(state_of(run), p.beat_changed, stale_after, now):
                     why = f"no heartbeat for over {stale_after:.0f} s: its worker died"
                     client.set_flow_run_state(run.id, Crashed(message=why), force=True)
                     run = client.read_flow_run(run.id)
                     p.reason = why
-                state = run.state.type.value if run.state else "SCHEDULED"
+                state = state_of(run)
                 if state == "COMPLETED":
                     p.state = state
                 elif run.state is not None and run.state.is_final():
