@@ -68,6 +68,30 @@ def test_one_update_equals_source_loss_plus_mu_times_mcc_by_hand():
     assert out["loss/mcc"].item() == pytest.approx(by_hand(predict(b.x_t), 2.0).item(), rel=1e-3)
 
 
+@pytest.mark.parametrize("bn", ["shared", "per_domain"])
+def test_with_batch_norm_the_forward_is_one_batch_of_both_domains_or_one_per_domain(bn):
+    """The authors' code forwards [x_s; x_t] as one batch, so F's batch norm sees the mixed batch."""
+    train = TrainConfig.model_validate({"steps": 10, "optimizer": {"lr": 0.1}})
+    torch.manual_seed(0)
+    n = {"F": nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.ReLU()), "C": nn.Linear(4, 3)}
+    ref = copy.deepcopy(n)
+    b = batch()
+    Mcc(n, MccConfig(bn=bn), train, 10).step(b, 0.0)
+    if bn == "shared":
+        f = ref["F"](torch.cat([b.x_s, b.x_t]))
+        f_s, f_t = f[:6], f[6:]
+    else:
+        f_s, f_t = ref["F"](b.x_s), ref["F"](b.x_t)
+    loss = F_.cross_entropy(ref["C"](f_s), b.y_s) + by_hand(ref["C"](f_t), 2.5)
+    params = list(ref["F"].parameters()) + list(ref["C"].parameters())
+    with torch.no_grad():
+        for p, g in zip(params, torch.autograd.grad(loss, params), strict=True):
+            p -= 0.1 * g
+    for k in ("F", "C"):
+        for a, r in zip(n[k].parameters(), ref[k].parameters(), strict=True):
+            torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
+
+
 def test_as_an_add_on_to_dann_it_adds_its_term():
     train = TrainConfig.model_validate({"steps": 10})
     plain = Dann(nets(), DannConfig(), train, 10).step(batch(), 0.5)

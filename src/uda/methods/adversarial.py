@@ -1,10 +1,14 @@
-"""Pieces the adversarial methods share (DANN, CDAN, MCC's add-on): gradient reversal, the domain labels,
-and the class-confusion term (the tllib discriminator is a network: uda.models). Not a method itself."""
+"""Pieces the adversarial methods share (DANN, CDAN, MCC): gradient reversal, the domain labels, the
+batch-norm choice of one forward for both domains, and the class-confusion term (the tllib discriminator
+is a network: uda.models). Not a method itself."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F_
+from torch import nn
 
 
 class _GradientReversal(torch.autograd.Function):
@@ -21,6 +25,20 @@ class _GradientReversal(torch.autograd.Function):
 def grad_reverse(x: torch.Tensor, lambda_: float) -> torch.Tensor:
     """R_λ(x) = x forward; dR/dx = −λ·I backward (Ganin & Lempitsky 2015, eq. 19-20)."""
     return _GradientReversal.apply(x, lambda_)
+
+
+BnForward = Literal["shared", "per_domain"]  # the `bn` setting of DANN, CDAN and MCC
+
+
+def forward_domains(F: nn.Module, x_s: torch.Tensor, x_t: torch.Tensor,
+                    bn: BnForward) -> tuple[torch.Tensor, torch.Tensor]:
+    """F(x_s), F(x_t). `shared`: one forward of [x_s; x_t], so batch norm normalises the mixed batch (the
+    Caffe DANN's concatenated batch; CDAN's and MCC's authors' code; Transfer-Learning-Library);
+    `per_domain`: separate forwards, so each domain is normalised by its own batch statistics."""
+    if bn == "shared":
+        f = F(torch.cat([x_s, x_t]))
+        return f[: len(x_s)], f[len(x_s):]
+    return F(x_s), F(x_t)
 
 
 def domain_labels(n_s: int, n_t: int, device: torch.device) -> torch.Tensor:

@@ -11,11 +11,12 @@ or, when d_f·|classes| > 4096 (§3.1), the randomized multilinear map (eq. 5)
 
 whose inner products equal T⊗'s in expectation. The minimax problem (eq. 6) is solved as DANN's, with the
 gradient reversal of strength λ_p after the map; g is treated as a constant there, as in the authors'
-code (softmax output detached). CDAN+E (eq. 8) weights each sample's domain loss by w = 1 + e^{−H(g)},
-normalised over the source half and over the target half separately, as in the authors' code:
-L_d = Σ w_i ℓ_i / Σ w_i. The weights are computed from the detached g, as in Transfer-Learning-Library
-(the authors' code also sends a reversed gradient into C through them). D is Transfer-Learning-Library's
-(two hidden layers of 1024 with batch norm; the authors' digits D has 500 with dropout).
+code (softmax output detached), and x_s and x_t go through F as one batch (`bn: shared`), as there.
+CDAN+E (eq. 8) weights each sample's domain loss by w = 1 + e^{−H(g)}, normalised over the source half
+and over the target half separately, as in the authors' code: L_d = Σ w_i ℓ_i / Σ w_i. The weights are
+computed from the detached g, as in Transfer-Learning-Library (the authors' code also sends a reversed
+gradient into C through them). D is Transfer-Learning-Library's (two hidden layers of 1024 with batch
+norm; the authors' digits D has 500 with dropout).
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ import torch.nn.functional as F_
 from torch import nn
 
 from uda.config import Count, Flag, TrainConfig
-from uda.methods.adversarial import entropy
+from uda.methods.adversarial import BnForward, entropy
 from uda.methods.base import Method
 from uda.methods.dann import Dann, DannConfig
 from uda.models import domain_discriminator, feature_size
 
 
 class CdanConfig(DannConfig):
+    bn: BnForward = "shared"  # one forward of [x_s; x_t], as the authors' code (train_image.py) and tllib
     entropy: Flag = False  # CDAN+E: entropy-aware weights of the domain loss
     randomized: Literal["auto", "always", "never"] = "auto"  # auto: when d_f·|classes| > 4096 (the paper's rule)
     randomized_dim: Count = 1024  # d of the randomized map

@@ -12,7 +12,7 @@ while F maximises it. λ_p = 2/(1+exp(−γ·p)) − 1 (§5.2.2).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F_
@@ -20,7 +20,7 @@ from pydantic import Field
 from torch import nn
 
 from uda.config import MethodConfig, TrainConfig
-from uda.methods.adversarial import class_confusion, domain_labels, grad_reverse
+from uda.methods.adversarial import BnForward, class_confusion, domain_labels, forward_domains, grad_reverse
 from uda.methods.base import Batch, Method
 from uda.schedules import grl_lambda
 
@@ -30,8 +30,7 @@ class DannConfig(MethodConfig):
 
     domain_weight: Annotated[float, Field(ge=0)] = 1.0  # w
     gamma: Annotated[float, Field(ge=0)] = 10.0  # λ_p = 2/(1+exp(−γp)) − 1
-    bn: Literal["shared", "per_domain"] = Field(
-        "per_domain", description="shared: one forward of [x_s; x_t]; per_domain: separate forwards")
+    bn: BnForward = "per_domain"  # separate forwards of x_s and x_t, as wogong/pytorch-dann (adversarial.py)
     mcc_weight: Annotated[float, Field(ge=0)] = 0.0  # Minimum Class Confusion on target as an add-on (0: off)
     mcc_temperature: Annotated[float, Field(gt=0)] = 2.5
 
@@ -45,13 +44,6 @@ class Dann(Method):
         self.cfg = cfg
         self.add_optimizer("main", ["F", "C", "D"], train.optimizer, train.schedule, total_steps)
 
-    def _features(self, x_s: torch.Tensor, x_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        F = self.nets["F"]
-        if self.cfg.bn == "shared":  # one forward: batch-norm statistics over the mixed batch
-            f = F(torch.cat([x_s, x_t]))
-            return f[: len(x_s)], f[len(x_s):]
-        return F(x_s), F(x_t)  # per-domain batch-norm statistics
-
     def adversary_input(self, f_s: torch.Tensor, f_t: torch.Tensor, logits_s: torch.Tensor,
                         logits_t: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """What D sees (before the gradient reversal) and each sample's weight in L_d (None: equal)."""
@@ -63,7 +55,7 @@ class Dann(Method):
         cfg, C = self.cfg, self.nets["C"]
         lambda_p = grl_lambda(progress, cfg.gamma)
         with self.autocast():
-            f_s, f_t = self._features(batch.x_s, batch.x_t)
+            f_s, f_t = forward_domains(self.nets["F"], batch.x_s, batch.x_t, cfg.bn)
             logits_s = C(f_s)
             logits_t = C(f_t) if self.needs_target_logits or cfg.mcc_weight else None
             h, weight = self.adversary_input(f_s, f_t, logits_s, logits_t)

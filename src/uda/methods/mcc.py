@@ -6,6 +6,9 @@ w_i ∝ 1 + e^{−H(ŷ_i)}, normalised to sum to the batch size (eq. 3-4), the c
 C = Ŷᵀ W Ŷ (eq. 5) is normalised per row (eq. 6, the category normalisation), and
 
     L_MCC = (1/|classes|) Σ_j Σ_{j'≠j} C_jj'   (eq. 7);   L = L_y(source) + μ·L_MCC   (eq. 8).
+
+x_s and x_t go through F as one batch (`bn: shared`), as in the authors' code and Transfer-Learning-Library,
+so batch norm normalises the mixed batch; `per_domain` forwards each domain alone.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from pydantic import Field
 from torch import nn
 
 from uda.config import MethodConfig, TrainConfig
-from uda.methods.adversarial import class_confusion
+from uda.methods.adversarial import BnForward, class_confusion, forward_domains
 from uda.methods.base import Batch, Method
 
 
 class MccConfig(MethodConfig):
     mcc_weight: Annotated[float, Field(ge=0)] = 1.0  # μ
     temperature: Annotated[float, Field(gt=0)] = 2.5  # T
+    bn: BnForward = "shared"
 
 
 class Mcc(Method):
@@ -38,7 +42,8 @@ class Mcc(Method):
 
     def step(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
         with self.autocast():
-            logits_s, logits_t = self.predict(batch.x_s), self.predict(batch.x_t)  # per-domain batch norm
+            f_s, f_t = forward_domains(self.nets["F"], batch.x_s, batch.x_t, self.cfg.bn)
+            logits_s, logits_t = self.classify(f_s), self.classify(f_t)
             loss_y = F_.cross_entropy(logits_s.float(), batch.y_s)
             loss_mcc = class_confusion(logits_t, self.cfg.temperature)
             loss = loss_y + self.cfg.mcc_weight * loss_mcc
