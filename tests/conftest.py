@@ -101,6 +101,9 @@ def make_project(dest: Path, **sections) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     params = cut_budget(yaml.safe_load((dest / "params.yaml").read_text()), **SMOKE_TRAIN)
+    # GTA's iteration (four networks, five passes of D) costs ~25× a DANN step: a smaller batch keeps its
+    # 40 smoke iterations to seconds; what it learns is tests/test_training.py's concern.
+    params["methods"]["gta"]["train"] = {"batch_size": 16}
     params["evaluate"]["features_per_domain"] = 500
     params["tsne"]["per_domain"] = 300
     for key, value in sections.items():

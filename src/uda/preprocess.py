@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 from uda.config import DataConfig, Recipe
 from uda.datasets import DatasetSpec, Decoded, dataset_of
@@ -34,6 +33,8 @@ def to_recipe(images: torch.Tensor, recipe: Recipe) -> torch.Tensor:
         # ITU-R 601 luma, as PIL's convert("L") does.
         weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
         images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    from torchvision.transforms.v2 import functional as TF  # here: training, which imports this module, needn't
+
     size = recipe.image_size
     if recipe.resize is not None:
         images = TF.center_crop(TF.resize(images, [recipe.resize], antialias=True), [size, size])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 
-import torchvision
 from torch import nn
 
 from uda.models import Nets
@@ -16,6 +15,8 @@ def alexnet(num_classes: int, in_channels: int, image_size: int, pretrained: str
             domain_head_from_classifier: bool = True) -> Nets:
     if in_channels != 3:
         raise ValueError("alexnet needs 3-channel input (set the experiment's recipe.channels to 3)")
+    import torchvision  # here: importing it costs every stage process over a second (it pulls in torch._dynamo)
+
     net = torchvision.models.alexnet(weights=None)
     load_pretrained(net, "alexnet", pretrained)
     f = nn.Sequential(net.features, net.avgpool, nn.Flatten())

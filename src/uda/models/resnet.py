@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 
-import torchvision
 from torch import nn
 
 from uda.models import Nets
@@ -15,6 +14,8 @@ def resnet(arch: str, num_classes: int, in_channels: int, image_size: int, pretr
            bottleneck: int = 256) -> Nets:
     if in_channels != 3:
         raise ValueError(f"{arch} needs 3-channel input (set the experiment's recipe.channels to 3)")
+    import torchvision  # here, as in alexnet.py: only the networks that need it pay for its import
+
     net = getattr(torchvision.models, arch)(weights=None)
     load_pretrained(net, arch, pretrained)
     width = net.fc.in_features
