@@ -150,8 +150,10 @@ def test_a_folder_domain_runs_every_stage_and_a_sweep(tmp_path, mirror, prefect_
     assert list(details["target"]["class_acc"]) == list(CLASSES) and details["target"]["n"] == 90
     assert (root / "reports/tsne/dann_class.png").stat().st_size > 5_000  # a drawn scatter, not an empty canvas
     assert (root / "data/raw/folders/my_photo/dog").is_dir()
-    done = run("-m", "flows.sweep", "--name", "lr", "--grid", "train.optimizer.lr=0.01,0.001")
+    # the sweep's points train DANN only: each stage process costs seconds, and source only has run above
+    done = run("-m", "flows.sweep", "--name", "lr", "--grid", "train.optimizer.lr=0.01,0.001",
+               "--set", "pipeline.methods=[dann]")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     sweep = json.loads((root / "reports/sweeps/lr/sweep.json").read_text())
     assert len(sweep["results"]) == 2
-    assert all(set(r["target_test_acc"]) == {"source_only", "dann"} for r in sweep["results"])
+    assert all(set(r["target_test_acc"]) == {"dann"} for r in sweep["results"])
