@@ -17,6 +17,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MIRROR = ROOT.parent / "shared" / "datasets"
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one of two test processes sharing two cores: one thread each
+    import torch
+
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def mirror() -> Path:
@@ -76,8 +81,11 @@ PROJECT_FILES = ("dvc.yaml", "params.yaml", "prefect.yaml", "flows", "tasks", "s
                  "data/.gitignore", ".gitignore")
 
 
-# Small budgets for end-to-end runs: the real code paths, minutes not hours.
-SMOKE_TRAIN = {"steps": 40, "log_every": 10, "eval_every": 20, "checkpoint_every": 20, "threads": 2, "device": "cpu"}
+# Small budgets for end-to-end runs: the real code paths, minutes not hours. One thread: the suite runs two
+# test processes at once (pytest-xdist) on two cores, and two threads each would fight over them.
+TEST_THREADS = 1
+SMOKE_TRAIN = {"steps": 40, "log_every": 10, "eval_every": 20, "checkpoint_every": 20, "threads": TEST_THREADS,
+               "device": "cpu"}
 
 
 def cut_budget(raw: dict, **train) -> dict:
@@ -129,3 +137,29 @@ def folder_tree(mirror: Path, dest: Path, style: str, classes: tuple[str, ...], 
         for src in sorted((mirror / "PACS" / style / cls).iterdir())[:per_class]:
             shutil.copy2(src, dest / cls / src.name)
     return dest
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, prefect_api, mirror):
+    """A scratch project committed in its own git repository, with the environment its stages run in; one per
+    test file, so files that each build one can run side by side."""
+    root = make_project(tmp_path_factory.mktemp("project"))
+    env = project_env(root, prefect_api, mirror)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True, env=env)
+    subprocess.run(["git", "commit", "-qm", "scratch"], cwd=root, check=True, env=env)
+    return root, env
+
+
+def dvc(project, *args) -> str:
+    """`dvc <args>` in a scratch project; its stdout, or a failure showing the end of its output."""
+    root, env = project
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Files with end-to-end tests first, each file's tests in their order: the two test processes take the
+    longest files first and the short ones fill in at the end, so neither waits idle on the other."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

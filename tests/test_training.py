@@ -8,13 +8,15 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import ROOT, cut_budget
+from tests.conftest import ROOT, TEST_THREADS, cut_budget
 from uda.download import fetch_domain
 from uda.methods import METHODS
 from uda.preprocess import preprocess_domain
 from uda.runs import parse
 from uda.trainer import TrainingDiverged
 from uda.training import train
+
+pytestmark = pytest.mark.slow  # real-data training: minutes in all
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def make_params(root, methods: dict | None = None, **train):
     raw["experiment"] = "usps_mnist"
     raw["data"].update(root=str(root), max_per_split=1500)
     raw["train"].update({"steps": 60, "batch_size": 32, "log_every": 10, "eval_every": 20, "checkpoint_every": 20,
-                         "threads": 2, "device": "cpu", **train})
+                         "threads": TEST_THREADS, "device": "cpu", **train})
     return parse(raw)
 
 
