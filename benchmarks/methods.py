@@ -87,6 +87,7 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["source_only", "dann", "cdan", "mcc", "mcd", "adda"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (bf16 autocast as params.yaml's train.amp says)")
     ap.add_argument("--calibrate-steps", type=int, default=60)
     ap.add_argument("--steps", type=int, help="train this many steps instead of calibrating to --minutes")
     ap.add_argument("--label", help="appended to each variant's name as @label (e.g. a longer budget)")
@@ -120,7 +121,7 @@ def main() -> None:
                 if (variant, seed) in done:
                     continue
                 params = resolved(tmp, args.experiment, method, overrides, args.train, args.image_size, steps=steps,
-                                  seed=seed, device="cpu", threads=args.threads,
+                                  seed=seed, device=args.device, threads=args.threads,
                                   eval_every=max(steps // args.evaluations, 1),
                                   checkpoint_every=min(steps, 2500),  # a long run survives a kill
                                   log_every=max(steps // 20, 1))
@@ -134,7 +135,7 @@ def main() -> None:
                 rows_ = ev["selection"]["candidates"]
                 dev = pick(rows_, "dev")  # DEV's pick whatever evaluate.validator says (the table's column)
                 row = {"experiment": args.experiment, "method": method, "variant": variant, "seed": seed,
-                       "steps": steps, "threads": args.threads, "recipe": args.train, "image_size": args.image_size,
+                       "steps": steps, "threads": args.threads, "device": args.device, "recipe": args.train, "image_size": args.image_size,
                        "seconds_per_step": round(per_step, 4) if per_step == per_step else None,
                        "train_wall_s": round(train_s, 1), "images_per_s": round(result.images_per_s),
                        "target_test_acc_last": rows_[-1]["target_test_acc_report_only"],
