@@ -49,6 +49,17 @@ def batch():
     return Batch(torch.randn(6, 5, generator=g), torch.randint(0, 3, (6,), generator=g), torch.randn(6, 5, generator=g))
 
 
+def assert_one_sgd_step(n: dict, ref: dict, loss: torch.Tensor, lr: float) -> None:
+    """The method's F and C equal ref's after one plain SGD step on `loss` (computed from ref)."""
+    params = list(ref["F"].parameters()) + list(ref["C"].parameters())
+    with torch.no_grad():
+        for p, g in zip(params, torch.autograd.grad(loss, params), strict=True):
+            p -= lr * g
+    for k in ("F", "C"):
+        for a, r in zip(n[k].parameters(), ref[k].parameters(), strict=True):
+            torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
+
+
 def test_one_update_equals_source_loss_plus_mu_times_mcc_by_hand():
     train = TrainConfig.model_validate({"steps": 10, "optimizer": {"lr": 0.1, "momentum": 0.9}})
     cfg = MccConfig(mcc_weight=0.8, temperature=2.0)
@@ -58,13 +69,7 @@ def test_one_update_equals_source_loss_plus_mu_times_mcc_by_hand():
     out = Mcc(n, cfg, train, 10).step(b, 0.0)
     predict = lambda x: ref["C"](ref["F"](x))  # noqa: E731
     loss = F_.cross_entropy(predict(b.x_s), b.y_s) + 0.8 * by_hand(predict(b.x_t), 2.0)
-    params = list(ref["F"].parameters()) + list(ref["C"].parameters())
-    with torch.no_grad():
-        for p, g in zip(params, torch.autograd.grad(loss, params), strict=True):
-            p -= 0.1 * g
-    for k in ("F", "C"):
-        for a, r in zip(n[k].parameters(), ref[k].parameters(), strict=True):
-            torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
+    assert_one_sgd_step(n, ref, loss, lr=0.1)
     assert out["loss/mcc"].item() == pytest.approx(by_hand(predict(b.x_t), 2.0).item(), rel=1e-3)
 
 
@@ -83,13 +88,7 @@ def test_with_batch_norm_the_forward_is_one_batch_of_both_domains_or_one_per_dom
     else:
         f_s, f_t = ref["F"](b.x_s), ref["F"](b.x_t)
     loss = F_.cross_entropy(ref["C"](f_s), b.y_s) + by_hand(ref["C"](f_t), 2.5)
-    params = list(ref["F"].parameters()) + list(ref["C"].parameters())
-    with torch.no_grad():
-        for p, g in zip(params, torch.autograd.grad(loss, params), strict=True):
-            p -= 0.1 * g
-    for k in ("F", "C"):
-        for a, r in zip(n[k].parameters(), ref[k].parameters(), strict=True):
-            torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
+    assert_one_sgd_step(n, ref, loss, lr=0.1)
 
 
 def test_as_an_add_on_to_dann_it_adds_its_term():
