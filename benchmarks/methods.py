@@ -135,7 +135,8 @@ def main() -> None:
                 rows_ = ev["selection"]["candidates"]
                 dev = pick(rows_, "dev")  # DEV's pick whatever evaluate.validator says (the table's column)
                 row = {"experiment": args.experiment, "method": method, "variant": variant, "seed": seed,
-                       "steps": steps, "threads": args.threads, "device": args.device, "recipe": args.train, "image_size": args.image_size,
+                       "steps": steps, "threads": args.threads, "device": args.device, "recipe": args.train,
+                       "image_size": args.image_size,
                        "seconds_per_step": round(per_step, 4) if per_step == per_step else None,
                        "train_wall_s": round(train_s, 1), "images_per_s": round(result.images_per_s),
                        "target_test_acc_last": rows_[-1]["target_test_acc_report_only"],
